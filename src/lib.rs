@@ -1,0 +1,15 @@
+//! spikesweep: parallel ensembles of stochastic Hodgkin-Huxley networks,
+//! from one TOML spec to Parquet tables of spikes, rates and synchrony.
+//!
+//! Layers only look upward (ARCHITECTURE.md):
+//! [`model`] -> [`integrate`] -> [`observe`] -> [`spec`] -> [`plan`] ->
+//! [`run`] -> [`output`]; the binary (`src/main.rs`) is the only place that
+//! prints.
+
+pub mod integrate;
+pub mod model;
+pub mod observe;
+pub mod output;
+pub mod plan;
+pub mod run;
+pub mod spec;

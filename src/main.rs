@@ -1,0 +1,145 @@
+//! The command line: the only place that prints. Reads as the pipeline:
+//! spec text -> ExperimentSpec -> Plan -> run_ensemble -> write_run.
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use spikesweep::output;
+use spikesweep::plan::Plan;
+use spikesweep::run::{run_ensemble, Status};
+use spikesweep::spec::ExperimentSpec;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Exit code for usage, spec and I/O errors (clap uses it too).
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "spikesweep",
+    version,
+    about = "Parallel stochastic Hodgkin-Huxley network ensembles: one TOML spec in, Parquet tables of spikes, rates and synchrony out",
+    after_help = "Examples:\n  spikesweep plan experiments/seed_pair.toml\n  spikesweep run experiments/seed_pair.toml\n  spikesweep run experiments/seed_pair.toml --out /tmp/pair --threads 4\n\nExit codes: 0 run completed (diverged trials are data, counted in the output), 2 usage, spec or I/O error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every trial of a spec and write trials, neurons and spikes tables
+    #[command(after_help = "Examples:\n  spikesweep run experiments/seed_pair.toml\n      writes results/seed_pair/{trials,neurons,spikes}.parquet and spec.toml\n  spikesweep run my_sweep.toml --out /scratch/sweep1 --threads 8 --quiet")]
+    Run {
+        /// Experiment spec (TOML; see README "Spec reference")
+        spec: PathBuf,
+        /// Output directory [default: results/<name> from the spec]
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads; 0 = one per core. Results do not depend on it.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// No progress bar
+        #[arg(long, short)]
+        quiet: bool,
+        /// Overwrite the tables of an earlier run in the output directory
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate a spec and show its sweep, trial count and cost; writes nothing
+    #[command(after_help = "Example:\n  spikesweep plan experiments/seed_pair.toml")]
+    Plan {
+        /// Experiment spec (TOML)
+        spec: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run {
+            spec,
+            out,
+            threads,
+            quiet,
+            force,
+        } => cmd_run(&spec, out, threads, quiet, force),
+        Command::Plan { spec } => cmd_plan(&spec),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn load_plan(path: &Path) -> Result<Plan, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read spec {}: {e}", path.display()))?;
+    let spec = ExperimentSpec::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Plan::new(spec).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn cmd_plan(path: &Path) -> Result<(), String> {
+    let plan = load_plan(path)?;
+    let spec = &plan.spec;
+    println!("spec        {} ({})", spec.name, path.display());
+    if spec.axes.is_empty() {
+        println!("sweep       none (one parameter point)");
+    }
+    for axis in &spec.axes {
+        let shown: Vec<String> = axis.values.iter().take(8).map(|x| format!("{x}")).collect();
+        let more = if axis.values.len() > 8 { ", ..." } else { "" };
+        println!("sweep       {} = [{}{}] ({} values)", axis.key, shown.join(", "), more, axis.values.len());
+    }
+    println!("points      {}", plan.points.len());
+    println!("replicates  {} (seed {}, {:?} streams)", spec.replicates, spec.seed, spec.seed_mode);
+    println!("trials      {}", plan.n_trials());
+    println!("work        {:.3e} neuron-steps", plan.neuron_steps() as f64);
+    println!("output      results/{}/ (default of `spikesweep run`)", spec.name);
+    Ok(())
+}
+
+fn cmd_run(path: &Path, out: Option<PathBuf>, threads: usize, quiet: bool, force: bool) -> Result<(), String> {
+    let plan = load_plan(path)?;
+    let dir = out.unwrap_or_else(|| Path::new("results").join(&plan.spec.name));
+    output::prepare_dir(&dir, force).map_err(|e| e.to_string())?;
+
+    let n_trials = plan.n_trials();
+    let bar = if quiet || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::with_draw_target(Some(n_trials as u64), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40.cyan/blue} {pos}/{len} trials  {per_sec}  elapsed {elapsed}  ETA {eta}")
+                .expect("valid template"),
+        );
+        bar
+    };
+    let ids: Vec<u32> = (0..n_trials).collect();
+    let start = Instant::now();
+    let results = run_ensemble(&plan, &ids, threads, &|_| bar.inc(1)).map_err(|e| format!("cannot start worker threads: {e}"))?;
+    let sim_s = start.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+
+    let written = output::write_run(&dir, &plan, &results).map_err(|e| e.to_string())?;
+    let total_s = start.elapsed().as_secs_f64();
+    let diverged = results.iter().filter(|r| matches!(r.outcome.status, Status::Diverged { .. })).count();
+    let threads_used = if threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { threads };
+    println!(
+        "{n_trials} trials, {diverged} diverged, {total_s:.2} s wall ({sim_s:.2} s simulating on {threads_used} threads: {:.3e} neuron-steps/s)",
+        plan.neuron_steps() as f64 / sim_s
+    );
+    if diverged > 0 {
+        println!(
+            "warning: {diverged} trials diverged (status = \"diverged\", numbers null in trials.parquet); a smaller time.dt_ms or noise.sigma avoids it"
+        );
+    }
+    println!("results in {}/", dir.display());
+    for p in written {
+        println!("  {}", p.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! The kinetic chemical synapse of the original question (DESIGN.md §2).
+//!
+//! Postsynaptic current into neuron i (uA/cm^2):
+//! `Isyn_i = (v_rev - V_i) / w * sum_j E_ij s_j`, and the presynaptic gate
+//! `ds_j/dt = alpha (1 - s_j) / (1 + exp(-(V_j - v_half)/k)) - beta s_j`,
+//! with alpha = 5/ms, beta = 1/ms, v_half = -3 mV, k = 8 mV by default.
+//! This is the first-order transmitter-release scheme of Destexhe, Mainen &
+//! Sejnowski (1994), Neural Comput. 6:14-18, with the transmitter
+//! concentration a sigmoid of the presynaptic voltage (as in Wang & Buzsaki
+//! 1996, J. Neurosci. 16:6402), in the original question's parameters.
+
+/// Parameters of the kinetic synapse.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KineticSynapse {
+    /// Synaptic reversal potential (mV).
+    pub v_rev_mv: f64,
+    /// Divisor of the synaptic current (dimensionless; the question's `w`).
+    pub w: f64,
+    /// Maximal opening rate (1/ms).
+    pub alpha_per_ms: f64,
+    /// Closing rate (1/ms).
+    pub beta_per_ms: f64,
+    /// Half-activation voltage of the release sigmoid (mV).
+    pub v_half_mv: f64,
+    /// Slope of the release sigmoid (mV).
+    pub k_mv: f64,
+}
+
+impl Default for KineticSynapse {
+    fn default() -> Self {
+        KineticSynapse {
+            v_rev_mv: 20.0,
+            w: 1.0,
+            alpha_per_ms: 5.0,
+            beta_per_ms: 1.0,
+            v_half_mv: -3.0,
+            k_mv: 8.0,
+        }
+    }
+}
+
+impl KineticSynapse {
+    /// Opening rate of s at presynaptic voltage `v_mv` (1/ms).
+    #[inline]
+    pub fn opening_rate(&self, v_mv: f64) -> f64 {
+        self.alpha_per_ms / (1.0 + (-(v_mv - self.v_half_mv) / self.k_mv).exp())
+    }
+
+    /// Steady-state s for a neuron clamped at `v_mv`: `a / (a + beta)`.
+    pub fn s_at_rest(&self, v_mv: f64) -> f64 {
+        let a = self.opening_rate(v_mv);
+        a / (a + self.beta_per_ms)
+    }
+
+    /// Current into a neuron at `v_mv` whose summed presynaptic drive is
+    /// `drive = sum_j E_ij s_j` (uA/cm^2, inward positive).
+    #[inline]
+    pub fn current(&self, v_mv: f64, drive: f64) -> f64 {
+        (self.v_rev_mv - v_mv) / self.w * drive
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steady_state_matches_the_reference_initial_state() {
+        // reference_pair.json gives s0 = a/(a+1) at -65 and -70 mV
+        // (0.0021481608772354836, 0.0011512068054304189); same formula, so
+        // only rounding may differ.
+        let syn = KineticSynapse::default();
+        assert!((syn.s_at_rest(-65.0) - 0.0021481608772354836).abs() < 1e-15);
+        assert!((syn.s_at_rest(-70.0) - 0.0011512068054304189).abs() < 1e-15);
+    }
+}

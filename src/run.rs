@@ -1,0 +1,204 @@
+//! Running trials: [`simulate_trial`] for one, [`run_ensemble`] for many on
+//! rayon. Nothing here prints; progress goes through a callback.
+
+use crate::integrate::{step, State, WhiteNoise, Workspace};
+use crate::observe::{train_stats, SpikeDetector, TrainStats};
+use crate::plan::{Plan, Trial};
+use crate::spec::TrialConfig;
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
+use std::time::Instant;
+
+/// |V| beyond which a trial is declared diverged (mV). Real action
+/// potentials stay within [e_k, e_na] ~ [-80, 50] mV, and strong noise adds
+/// tens of mV at most; a kilovolt only comes from an unstable integration.
+pub const V_ABSURD_MV: f64 = 1000.0;
+
+/// How a trial ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Status {
+    Ok,
+    /// Some V went non-finite or beyond [`V_ABSURD_MV`] at this time (ms);
+    /// the trial's numbers are void.
+    Diverged { at_ms: f64 },
+}
+
+impl Status {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Diverged { .. } => "diverged",
+        }
+    }
+}
+
+/// What one trial reduces to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrialOutcome {
+    pub status: Status,
+    /// Every spike of every neuron, the transient included, sorted in time.
+    /// Empty for a diverged trial.
+    pub spikes_ms: Vec<Vec<f64>>,
+    /// Per-neuron statistics over the analysis window; empty when diverged.
+    pub neurons: Vec<TrainStats>,
+}
+
+/// One trial's outcome with its identity and cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrialResult {
+    pub trial: Trial,
+    pub outcome: TrialOutcome,
+    pub wall_ms: f64,
+}
+
+/// Simulates one trial. Depends on nothing but its arguments.
+pub fn simulate_trial(cfg: &TrialConfig, seed: u64) -> TrialOutcome {
+    simulate_trial_observed(cfg, seed, |_, _| {})
+}
+
+/// [`simulate_trial`], also handing the state after every step (and its
+/// time in ms) to `observe`: the hook for traces. The ensemble passes a
+/// no-op closure, which compiles away.
+pub fn simulate_trial_observed(cfg: &TrialConfig, seed: u64, mut observe: impl FnMut(f64, &State)) -> TrialOutcome {
+    let net = &cfg.network;
+    let n = net.n();
+    let dt = cfg.dt_ms;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let noise = WhiteNoise::new(cfg.noise_sigma, cfg.noise_shared, net.hh.c_m, dt);
+    let mut state = State::at_rest(net, &cfg.v0_mv);
+    let mut ws = Workspace::new(n);
+    let mut noise_dv = vec![0.0; n];
+    let mut v_prev = vec![0.0; n];
+    let mut detector = SpikeDetector::new(cfg.threshold_mv, cfg.rearm_mv, &cfg.v0_mv);
+    let mut spikes_ms: Vec<Vec<f64>> = vec![Vec::new(); n];
+    observe(0.0, &state);
+    for k in 0..cfg.n_steps {
+        noise.draw(&mut rng, &mut noise_dv);
+        v_prev.copy_from_slice(&state.v_mv);
+        step(net, cfg.method, dt, &mut state, &noise_dv, &mut ws);
+        // Times from the step index, not by accumulation, so that spike
+        // times carry no drift of summed rounding errors.
+        let t_prev = k as f64 * dt;
+        let mut diverged = false;
+        for i in 0..n {
+            let v = state.v_mv[i];
+            // `!(a < b)` is also true for NaN.
+            diverged |= !(v.abs() < V_ABSURD_MV);
+            if let Some(t) = detector.push(i, t_prev, dt, v_prev[i], v) {
+                spikes_ms[i].push(t);
+            }
+        }
+        if diverged {
+            return TrialOutcome {
+                status: Status::Diverged { at_ms: (k + 1) as f64 * dt },
+                spikes_ms: vec![],
+                neurons: vec![],
+            };
+        }
+        observe((k + 1) as f64 * dt, &state);
+    }
+    let neurons = spikes_ms
+        .iter()
+        .map(|s| train_stats(s, cfg.transient_ms, cfg.duration_ms))
+        .collect();
+    TrialOutcome {
+        status: Status::Ok,
+        spikes_ms,
+        neurons,
+    }
+}
+
+/// Runs the given trials of `plan` on `threads` threads (0 = one per core)
+/// and returns their results in the order of `ids`. `on_done` is called from
+/// worker threads as each trial finishes (for progress bars).
+pub fn run_ensemble(
+    plan: &Plan,
+    ids: &[u32],
+    threads: usize,
+    on_done: &(dyn Fn(&TrialResult) + Sync),
+) -> Result<Vec<TrialResult>, rayon::ThreadPoolBuildError> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    Ok(pool.install(|| {
+        ids.par_iter()
+            // Trials are milliseconds to seconds each: one per task keeps
+            // the load balanced when their costs differ.
+            .with_max_len(1)
+            .map(|&id| {
+                let trial = plan.trial(id);
+                let start = Instant::now();
+                let outcome = simulate_trial(&plan.points[trial.point as usize].config, trial.seed);
+                let result = TrialResult {
+                    trial,
+                    outcome,
+                    wall_ms: start.elapsed().as_secs_f64() * 1e3,
+                };
+                on_done(&result);
+                result
+            })
+            .collect()
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::ExperimentSpec;
+
+    fn config(extra: &str) -> TrialConfig {
+        let text = format!("name = \"t\"\n[time]\nduration_ms = 200.0\ntransient_ms = 50.0\n{extra}");
+        ExperimentSpec::parse(&text).unwrap().resolve(&[]).unwrap()
+    }
+
+    #[test]
+    fn without_noise_every_seed_gives_the_same_trial() {
+        let cfg = config("[network]\nn = 2\nstrength = 0.1\n[neuron]\nv0_mv = [-65, -70]\n");
+        let a = simulate_trial(&cfg, 1);
+        assert_eq!(a, simulate_trial(&cfg, 987_654_321));
+        assert!(a.spikes_ms[0].len() > 5, "I = 10 fires repetitively");
+    }
+
+    #[test]
+    fn noise_makes_seeds_differ_and_a_seed_repeat_itself() {
+        let cfg = config("[network]\nn = 2\n[noise]\nsigma = 3.0\n");
+        let a = simulate_trial(&cfg, 1);
+        assert_eq!(a, simulate_trial(&cfg, 1));
+        assert_ne!(a.spikes_ms, simulate_trial(&cfg, 2).spikes_ms);
+    }
+
+    #[test]
+    fn absurd_noise_is_a_diverged_status_not_a_panic_or_nan() {
+        // sigma = 1e5 moves V by 1e5 * sqrt(0.01) = 1e4 mV per step: far
+        // beyond V_ABSURD_MV on the first step.
+        let cfg = config("[noise]\nsigma = 1e5\n");
+        let out = simulate_trial(&cfg, 3);
+        assert_eq!(out.status, Status::Diverged { at_ms: 0.01 });
+        assert!(out.neurons.is_empty() && out.spikes_ms.is_empty());
+    }
+
+    #[test]
+    fn unstable_voltage_step_is_caught_as_divergence() {
+        // dt = 1 ms is far beyond the explicit voltage step's stability limit
+        // (dt * gNa m^3 h / C ~ 2): the voltage oscillates with growing
+        // amplitude and must be caught, not written as garbage.
+        let cfg = TrialConfig {
+            dt_ms: 1.0,
+            n_steps: 200,
+            ..config("")
+        };
+        let out = simulate_trial(&cfg, 1);
+        assert!(matches!(out.status, Status::Diverged { .. }), "{:?}", out.status);
+    }
+
+    #[test]
+    fn spikes_are_sorted_and_window_counts_exclude_the_transient() {
+        let cfg = config("[noise]\nsigma = 2.0\n");
+        let out = simulate_trial(&cfg, 4);
+        let s = &out.spikes_ms[0];
+        assert!(s.windows(2).all(|w| w[0] < w[1]));
+        assert!(s.iter().all(|&t| (0.0..=200.0).contains(&t)));
+        let in_window = s.iter().filter(|&&t| (50.0..200.0).contains(&t)).count();
+        assert_eq!(out.neurons[0].n_spikes as usize, in_window);
+        assert!(in_window < s.len(), "some spikes fall in the transient");
+    }
+}

@@ -1,0 +1,719 @@
+//! The experiment spec: TOML text -> validated [`ExperimentSpec`].
+//!
+//! Two types, as in ripgrep's args: the serde mirror of the file (`Raw*`,
+//! private, unknown keys rejected) and the validated configuration the rest
+//! of the program uses ([`ExperimentSpec`], [`TrialConfig`]). Every error
+//! names the key path, the value, and what is allowed, e.g.
+//! `time.dt_ms = -0.01: must be > 0`.
+//!
+//! A parameter point is resolved by writing the swept values into a copy of
+//! the parsed TOML and validating that copy, so any numeric key can be swept
+//! and a swept value passes exactly the checks a written one does.
+
+use crate::integrate::Method;
+use crate::model::{Coupling, HhParams, KineticSynapse, Network, Topology};
+use serde::Deserialize;
+use toml::{Table, Value};
+
+/// A spec that cannot be run, and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SpecError {
+    /// The file is not TOML at all.
+    #[error("not valid TOML: {0}")]
+    Syntax(String),
+    /// A key is missing, unknown, mistyped or out of range.
+    #[error("{context}{key}{}: {message}", value.as_ref().map(|v| format!(" = {v}")).unwrap_or_default())]
+    Key {
+        /// Where the error arose, e.g. `at sweep point noise.sigma = 2: `.
+        context: String,
+        /// Dotted key path, e.g. `time.dt_ms`.
+        key: String,
+        /// The offending value as written, if there is one.
+        value: Option<String>,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+}
+
+impl SpecError {
+    fn key(key: impl Into<String>, value: Option<String>, message: impl Into<String>) -> SpecError {
+        SpecError::Key {
+            context: String::new(),
+            key: key.into(),
+            value,
+            message: message.into(),
+        }
+    }
+
+    fn with_context(self, ctx: String) -> SpecError {
+        match self {
+            SpecError::Key { key, value, message, .. } => SpecError::Key {
+                context: ctx,
+                key,
+                value,
+                message,
+            },
+            other => other,
+        }
+    }
+}
+
+/// How trial seeds relate across parameter points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedMode {
+    /// Every trial has its own noise stream.
+    Independent,
+    /// Replicate r uses the same noise stream at every parameter point
+    /// (common random numbers): differences between points are then not
+    /// blurred by different noise realisations.
+    Common,
+}
+
+/// One swept key and its values, in the order written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Axis {
+    /// Dotted key, e.g. `noise.sigma`.
+    pub key: String,
+    pub values: Vec<f64>,
+}
+
+impl Axis {
+    /// Column name in the output tables: dots become underscores.
+    pub fn column(&self) -> String {
+        self.key.replace('.', "_")
+    }
+}
+
+/// A validated experiment: what to sweep and how to seed it.
+#[derive(Debug, Clone)]
+pub struct ExperimentSpec {
+    pub name: String,
+    pub seed: u64,
+    pub replicates: u32,
+    pub seed_mode: SeedMode,
+    /// Swept keys in the order written; the grid is their product.
+    pub axes: Vec<Axis>,
+    /// The spec file as given, stored in every output table.
+    pub text: String,
+    parsed: Table,
+}
+
+/// Everything one trial needs, validated: the model and how to run it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrialConfig {
+    pub dt_ms: f64,
+    pub duration_ms: f64,
+    pub transient_ms: f64,
+    /// `duration_ms / dt_ms`, checked to be a whole number.
+    pub n_steps: u64,
+    pub method: Method,
+    pub network: Network,
+    /// Initial voltage per neuron; gates and s start at steady state there.
+    pub v0_mv: Vec<f64>,
+    /// White-noise intensity, uA/cm^2 * ms^0.5.
+    pub noise_sigma: f64,
+    /// Fraction of the noise variance common to all neurons, in [0, 1].
+    pub noise_shared: f64,
+    pub threshold_mv: f64,
+    pub rearm_mv: f64,
+}
+
+// ---------------------------------------------------------------- raw mirror
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpec {
+    name: String,
+    seed: Option<u64>,
+    replicates: Option<u32>,
+    seed_mode: Option<String>,
+    #[serde(default)]
+    time: RawTime,
+    #[serde(default)]
+    integrator: RawIntegrator,
+    #[serde(default)]
+    neuron: RawNeuron,
+    #[serde(default)]
+    network: RawNetwork,
+    #[serde(default)]
+    synapse: RawSynapse,
+    #[serde(default)]
+    noise: RawNoise,
+    #[serde(default)]
+    spikes: RawSpikes,
+    #[allow(dead_code)] // read from the TOML table directly, kept so it is a known key
+    sweep: Option<Table>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTime {
+    dt_ms: Option<f64>,
+    duration_ms: Option<f64>,
+    transient_ms: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawIntegrator {
+    method: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNeuron {
+    i_inj: Option<Value>,
+    v0_mv: Option<Value>,
+    g_na: Option<f64>,
+    g_k: Option<f64>,
+    g_l: Option<f64>,
+    e_na_mv: Option<f64>,
+    e_k_mv: Option<f64>,
+    e_l_mv: Option<f64>,
+    c_m: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    n: Option<u32>,
+    topology: Option<Value>,
+    strength: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSynapse {
+    kind: Option<String>,
+    v_rev_mv: Option<f64>,
+    w: Option<f64>,
+    alpha_per_ms: Option<f64>,
+    beta_per_ms: Option<f64>,
+    v_half_mv: Option<f64>,
+    k_mv: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNoise {
+    sigma: Option<f64>,
+    shared: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSpikes {
+    threshold_mv: Option<f64>,
+    rearm_mv: Option<f64>,
+}
+
+/// Sections whose numeric keys may be swept.
+const SWEEPABLE_SECTIONS: [&str; 6] = ["time", "neuron", "network", "synapse", "noise", "spikes"];
+
+/// Largest network accepted: the dense coupling of an explicit matrix is n^2.
+const MAX_NEURONS: u32 = 100_000;
+
+// ------------------------------------------------------------------ parsing
+
+impl ExperimentSpec {
+    /// Parses and validates a spec. Resolves the first parameter point, so
+    /// that a spec whose every point is broken fails here; [`crate::plan`]
+    /// resolves the others.
+    pub fn parse(text: &str) -> Result<ExperimentSpec, SpecError> {
+        let parsed: Table = text.parse().map_err(|e: toml::de::Error| SpecError::Syntax(e.to_string()))?;
+        let raw: RawSpec = deserialize(&parsed)?;
+        let name = raw.name.trim().to_string();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || name.starts_with('.') {
+            return Err(SpecError::key(
+                "name",
+                Some(format!("{:?}", raw.name)),
+                "must be a plain directory name: letters, digits, '-', '_' and '.', not starting with '.'",
+            ));
+        }
+        let replicates = raw.replicates.unwrap_or(1);
+        if replicates == 0 {
+            return Err(SpecError::key("replicates", Some("0".into()), "must be >= 1"));
+        }
+        let seed_mode = match raw.seed_mode.as_deref() {
+            None | Some("independent") => SeedMode::Independent,
+            Some("common") => SeedMode::Common,
+            Some(other) => {
+                return Err(SpecError::key(
+                    "seed_mode",
+                    Some(format!("{other:?}")),
+                    "must be \"independent\" or \"common\"",
+                ))
+            }
+        };
+        let axes = match parsed.get("sweep") {
+            Some(Value::Table(t)) => parse_axes(t)?,
+            Some(_) => return Err(SpecError::key("sweep", None, "must be a table of `\"section.key\" = values`")),
+            None => vec![],
+        };
+        let spec = ExperimentSpec {
+            name,
+            seed: raw.seed.unwrap_or(1),
+            replicates,
+            seed_mode,
+            axes,
+            text: text.to_string(),
+            parsed,
+        };
+        let first: Vec<f64> = spec.axes.iter().map(|a| a.values[0]).collect();
+        spec.resolve(&first)?;
+        let points = spec.axes.iter().map(|a| a.values.len() as u64).product::<u64>();
+        if points.saturating_mul(replicates as u64) > u32::MAX as u64 {
+            return Err(SpecError::key(
+                "sweep",
+                None,
+                format!("{points} points x {replicates} replicates is more than 2^32 - 1 trials: split the sweep into several specs"),
+            ));
+        }
+        Ok(spec)
+    }
+
+    /// Number of parameter points: the product of the axis lengths.
+    pub fn n_points(&self) -> u64 {
+        self.axes.iter().map(|a| a.values.len() as u64).product()
+    }
+
+    /// The trial configuration at one parameter point; `values[k]` is the
+    /// value of `axes[k]`.
+    pub fn resolve(&self, values: &[f64]) -> Result<TrialConfig, SpecError> {
+        assert_eq!(values.len(), self.axes.len(), "one value per axis");
+        let mut table = self.parsed.clone();
+        for (axis, &x) in self.axes.iter().zip(values) {
+            let (section, field) = axis.key.split_once('.').expect("checked in parse_axes");
+            let sec = table.entry(section).or_insert_with(|| Value::Table(Table::new()));
+            let Value::Table(sec) = sec else {
+                return Err(SpecError::key(section, None, "must be a table"));
+            };
+            // Whole numbers go in as integers so that integer keys
+            // (network.n) can be swept; float keys accept integers too.
+            let v = if x.fract() == 0.0 && x.abs() < 9.0e15 {
+                Value::Integer(x as i64)
+            } else {
+                Value::Float(x)
+            };
+            sec.insert(field.to_string(), v);
+        }
+        let context = if self.axes.is_empty() {
+            String::new()
+        } else {
+            let at: Vec<String> = self.axes.iter().zip(values).map(|(a, x)| format!("{} = {x}", a.key)).collect();
+            format!("at sweep point {}: ", at.join(", "))
+        };
+        deserialize(&table)
+            .and_then(|raw: RawSpec| validate(&raw))
+            .map_err(|e| e.with_context(context))
+    }
+}
+
+fn deserialize<T: for<'de> Deserialize<'de>>(table: &Table) -> Result<T, SpecError> {
+    serde_path_to_error::deserialize(Value::Table(table.clone())).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // toml's messages can carry a trailing newline; keep one line.
+        let message = inner.trim().replace('\n', " ");
+        SpecError::key(if path == "." { "spec".to_string() } else { path }, None, message)
+    })
+}
+
+fn parse_axes(sweep: &Table) -> Result<Vec<Axis>, SpecError> {
+    let mut axes = Vec::new();
+    for (key, spec) in sweep {
+        let path = format!("sweep.{key:?}");
+        let (section, field) = key.split_once('.').unwrap_or(("", ""));
+        if !SWEEPABLE_SECTIONS.contains(&section) || field.is_empty() || field.contains('.') {
+            return Err(SpecError::key(
+                path,
+                None,
+                format!(
+                    "a swept key is \"section.key\" with section one of {}, e.g. \"noise.sigma\"",
+                    SWEEPABLE_SECTIONS.join(", ")
+                ),
+            ));
+        }
+        let values = axis_values(&path, spec)?;
+        axes.push(Axis { key: key.clone(), values });
+    }
+    Ok(axes)
+}
+
+fn axis_values(path: &str, spec: &Value) -> Result<Vec<f64>, SpecError> {
+    let bad = |msg: &str| {
+        SpecError::key(
+            path,
+            Some(spec.to_string()),
+            format!("{msg}; write a list [a, b, ...], {{ linspace = [start, stop, n] }} or {{ logspace = [start, stop, n] }}"),
+        )
+    };
+    let values = match spec {
+        Value::Integer(_) | Value::Float(_) => vec![number(spec).expect("numeric")],
+        Value::Array(items) => items.iter().map(number).collect::<Option<Vec<f64>>>().ok_or_else(|| bad("every value must be a number"))?,
+        Value::Table(t) if t.len() == 1 => {
+            let (kind, args) = t.iter().next().expect("one entry");
+            let args = match args {
+                Value::Array(a) if a.len() == 3 => a,
+                _ => return Err(bad(&format!("{kind} takes three numbers"))),
+            };
+            let (start, stop) = match (number(&args[0]), number(&args[1])) {
+                (Some(a), Some(b)) => (a, b),
+                _ => return Err(bad("start and stop must be numbers")),
+            };
+            let n = match &args[2] {
+                Value::Integer(n) if *n >= 1 => *n as usize,
+                _ => return Err(bad("n must be a whole number >= 1")),
+            };
+            match kind.as_str() {
+                "linspace" => linspace(start, stop, n),
+                "logspace" => {
+                    if !(start > 0.0 && stop > 0.0) {
+                        return Err(bad("logspace needs start > 0 and stop > 0 (it takes values, not exponents)"));
+                    }
+                    logspace(start, stop, n)
+                }
+                _ => return Err(bad(&format!("unknown generator `{kind}`"))),
+            }
+        }
+        _ => return Err(bad("not a list of values")),
+    };
+    if values.is_empty() {
+        return Err(bad("needs at least one value"));
+    }
+    if let Some(x) = values.iter().find(|x| !x.is_finite()) {
+        return Err(bad(&format!("value {x} is not finite")));
+    }
+    Ok(values)
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Float(x) => Some(*x),
+        _ => None,
+    }
+}
+
+/// `n` evenly spaced values from `start` to `stop` inclusive (numpy's linspace).
+pub fn linspace(start: f64, stop: f64, n: usize) -> Vec<f64> {
+    if n == 1 {
+        return vec![start];
+    }
+    let step = (stop - start) / (n - 1) as f64;
+    // The end point is set exactly rather than accumulated.
+    (0..n).map(|k| if k == n - 1 { stop } else { start + step * k as f64 }).collect()
+}
+
+/// `n` geometrically spaced values from `start` to `stop` inclusive
+/// (numpy's geomspace: values, not exponents).
+pub fn logspace(start: f64, stop: f64, n: usize) -> Vec<f64> {
+    linspace(start.ln(), stop.ln(), n)
+        .into_iter()
+        .enumerate()
+        .map(|(k, x)| if k == 0 { start } else if k == n - 1 { stop } else { x.exp() })
+        .collect()
+}
+
+// --------------------------------------------------------------- validation
+
+fn check(key: &str, x: f64, ok: bool, allowed: &str) -> Result<f64, SpecError> {
+    if ok && x.is_finite() {
+        Ok(x)
+    } else {
+        Err(SpecError::key(key, Some(x.to_string()), allowed))
+    }
+}
+
+fn positive(key: &str, x: f64) -> Result<f64, SpecError> {
+    check(key, x, x > 0.0, "must be > 0")
+}
+
+fn non_negative(key: &str, x: f64) -> Result<f64, SpecError> {
+    check(key, x, x >= 0.0, "must be >= 0")
+}
+
+fn finite(key: &str, x: f64) -> Result<f64, SpecError> {
+    check(key, x, true, "must be a finite number")
+}
+
+/// A number (same for every neuron) or a list of one number per neuron.
+fn per_neuron(key: &str, v: Option<&Value>, default: f64, n: usize) -> Result<Vec<f64>, SpecError> {
+    let Some(v) = v else {
+        return Ok(vec![default; n]);
+    };
+    let values = match v {
+        Value::Array(items) => items
+            .iter()
+            .map(number)
+            .collect::<Option<Vec<f64>>>()
+            .ok_or_else(|| SpecError::key(key, Some(v.to_string()), "must be a number or a list of numbers, one per neuron"))?,
+        _ => vec![number(v).ok_or_else(|| SpecError::key(key, Some(v.to_string()), "must be a number or a list of numbers, one per neuron"))?; n],
+    };
+    if values.len() != n {
+        return Err(SpecError::key(
+            key,
+            Some(v.to_string()),
+            format!("has {} values but network.n = {n}: give one per neuron, or a single number for all", values.len()),
+        ));
+    }
+    for x in &values {
+        finite(key, *x)?;
+    }
+    Ok(values)
+}
+
+fn parse_topology(v: Option<&Value>, n: usize) -> Result<Topology, SpecError> {
+    const ALLOWED: &str = "must be \"all-to-all\", \"ring\", \"none\" or { matrix = [[...], ...] } (row i = inputs of neuron i)";
+    let Some(v) = v else {
+        return Ok(Topology::AllToAll);
+    };
+    match v {
+        Value::String(s) => match s.as_str() {
+            "all-to-all" => Ok(Topology::AllToAll),
+            "ring" => Ok(Topology::Ring),
+            "none" => Ok(Topology::None),
+            _ => Err(SpecError::key("network.topology", Some(format!("{s:?}")), ALLOWED)),
+        },
+        Value::Table(t) => {
+            let (Some(Value::Array(rows)), 1) = (t.get("matrix"), t.len()) else {
+                return Err(SpecError::key("network.topology", Some(v.to_string()), ALLOWED));
+            };
+            let key = "network.topology.matrix";
+            let mut matrix = Vec::with_capacity(rows.len());
+            for row in rows {
+                let row = match row {
+                    Value::Array(r) => r.iter().map(number).collect::<Option<Vec<f64>>>(),
+                    _ => None,
+                }
+                .ok_or_else(|| SpecError::key(key, Some(row.to_string()), "every row must be a list of numbers"))?;
+                for x in &row {
+                    check(key, *x, *x >= 0.0, "entries must be finite and >= 0 (signs come from synapse.v_rev_mv)")?;
+                }
+                matrix.push(row);
+            }
+            if matrix.len() != n || matrix.iter().any(|r| r.len() != n) {
+                return Err(SpecError::key(key, None, format!("must be n x n with network.n = {n}")));
+            }
+            Ok(Topology::Matrix(matrix))
+        }
+        _ => Err(SpecError::key("network.topology", Some(v.to_string()), ALLOWED)),
+    }
+}
+
+fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
+    // time
+    let dt_ms = positive("time.dt_ms", raw.time.dt_ms.unwrap_or(0.01))?;
+    let duration_ms = raw
+        .time
+        .duration_ms
+        .ok_or_else(|| SpecError::key("time.duration_ms", None, "is required: the simulated time in ms, e.g. duration_ms = 1000.0"))?;
+    let duration_ms = positive("time.duration_ms", duration_ms)?;
+    let transient_ms = raw.time.transient_ms.unwrap_or(0.0);
+    check(
+        "time.transient_ms",
+        transient_ms,
+        (0.0..duration_ms).contains(&transient_ms),
+        &format!("must be >= 0 and < time.duration_ms = {duration_ms}"),
+    )?;
+    let steps = duration_ms / dt_ms;
+    let n_steps = steps.round();
+    if (steps - n_steps).abs() > 1e-6 * n_steps.max(1.0) || n_steps < 1.0 {
+        return Err(SpecError::key(
+            "time.duration_ms",
+            Some(duration_ms.to_string()),
+            format!("must be a whole number of steps of time.dt_ms = {dt_ms} (it is {steps} steps)"),
+        ));
+    }
+
+    let method = match raw.integrator.method.as_deref() {
+        None => Method::ALL[0].1,
+        Some(name) => Method::from_name(name).ok_or_else(|| {
+            let names: Vec<String> = Method::ALL.iter().map(|(n, _)| format!("{n:?}")).collect();
+            SpecError::key("integrator.method", Some(format!("{name:?}")), format!("must be one of {}", names.join(", ")))
+        })?,
+    };
+
+    // network size first: per-neuron lists are checked against it
+    let n = raw.network.n.unwrap_or(1);
+    if n == 0 || n > MAX_NEURONS {
+        return Err(SpecError::key("network.n", Some(n.to_string()), format!("must be between 1 and {MAX_NEURONS}")));
+    }
+    let n = n as usize;
+
+    let d = HhParams::default();
+    let nr = &raw.neuron;
+    let hh = HhParams {
+        g_na: non_negative("neuron.g_na", nr.g_na.unwrap_or(d.g_na))?,
+        g_k: non_negative("neuron.g_k", nr.g_k.unwrap_or(d.g_k))?,
+        g_l: non_negative("neuron.g_l", nr.g_l.unwrap_or(d.g_l))?,
+        e_na_mv: finite("neuron.e_na_mv", nr.e_na_mv.unwrap_or(d.e_na_mv))?,
+        e_k_mv: finite("neuron.e_k_mv", nr.e_k_mv.unwrap_or(d.e_k_mv))?,
+        e_l_mv: finite("neuron.e_l_mv", nr.e_l_mv.unwrap_or(d.e_l_mv))?,
+        c_m: positive("neuron.c_m", nr.c_m.unwrap_or(d.c_m))?,
+    };
+    let i_inj = per_neuron("neuron.i_inj", nr.i_inj.as_ref(), 10.0, n)?;
+    let v0_mv = per_neuron("neuron.v0_mv", nr.v0_mv.as_ref(), -65.0, n)?;
+
+    let topology = parse_topology(raw.network.topology.as_ref(), n)?;
+    let strength = raw.network.strength.unwrap_or(0.0);
+    check(
+        "network.strength",
+        strength,
+        strength >= 0.0,
+        "must be >= 0 (an inhibitory synapse is a synapse.v_rev_mv below rest)",
+    )?;
+
+    let s = &raw.synapse;
+    match s.kind.as_deref() {
+        None | Some("kinetic") => {}
+        Some(other) => {
+            return Err(SpecError::key(
+                "synapse.kind",
+                Some(format!("{other:?}")),
+                "must be \"kinetic\" (the original question's synapse)",
+            ))
+        }
+    }
+    let ds = KineticSynapse::default();
+    let synapse = KineticSynapse {
+        v_rev_mv: finite("synapse.v_rev_mv", s.v_rev_mv.unwrap_or(ds.v_rev_mv))?,
+        w: positive("synapse.w", s.w.unwrap_or(ds.w))?,
+        alpha_per_ms: non_negative("synapse.alpha_per_ms", s.alpha_per_ms.unwrap_or(ds.alpha_per_ms))?,
+        beta_per_ms: positive("synapse.beta_per_ms", s.beta_per_ms.unwrap_or(ds.beta_per_ms))?,
+        v_half_mv: finite("synapse.v_half_mv", s.v_half_mv.unwrap_or(ds.v_half_mv))?,
+        k_mv: positive("synapse.k_mv", s.k_mv.unwrap_or(ds.k_mv))?,
+    };
+
+    let noise_sigma = non_negative("noise.sigma", raw.noise.sigma.unwrap_or(0.0))?;
+    let noise_shared = raw.noise.shared.unwrap_or(0.0);
+    check("noise.shared", noise_shared, (0.0..=1.0).contains(&noise_shared), "must be between 0 and 1")?;
+
+    let threshold_mv = finite("spikes.threshold_mv", raw.spikes.threshold_mv.unwrap_or(0.0))?;
+    let rearm_mv = raw.spikes.rearm_mv.unwrap_or(-20.0);
+    check(
+        "spikes.rearm_mv",
+        rearm_mv,
+        rearm_mv < threshold_mv,
+        &format!("must be below spikes.threshold_mv = {threshold_mv}"),
+    )?;
+
+    Ok(TrialConfig {
+        dt_ms,
+        duration_ms,
+        transient_ms,
+        n_steps: n_steps as u64,
+        method,
+        network: Network {
+            hh,
+            i_inj,
+            synapse,
+            coupling: Coupling::new(&topology, n, strength),
+        },
+        v0_mv,
+        noise_sigma,
+        noise_shared,
+        threshold_mv,
+        rearm_mv,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "name = \"t\"\n[time]\nduration_ms = 10.0\n";
+
+    fn err(text: &str) -> String {
+        ExperimentSpec::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_spec_gets_the_documented_defaults() {
+        let spec = ExperimentSpec::parse(MINIMAL).unwrap();
+        assert_eq!((spec.seed, spec.replicates, spec.seed_mode), (1, 1, SeedMode::Independent));
+        let c = spec.resolve(&[]).unwrap();
+        assert_eq!(c.dt_ms, 0.01);
+        assert_eq!(c.n_steps, 1000);
+        assert_eq!(c.method, Method::ExpMidpoint);
+        assert_eq!(c.network.hh, HhParams::default());
+        assert_eq!(c.network.i_inj, vec![10.0]);
+        assert_eq!((c.threshold_mv, c.rearm_mv), (0.0, -20.0));
+    }
+
+    #[test]
+    fn errors_name_the_key_the_value_and_the_rule() {
+        assert_eq!(
+            err("name = \"t\"\n[time]\ndt_ms = -0.01\nduration_ms = 10.0\n"),
+            "time.dt_ms = -0.01: must be > 0"
+        );
+        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\ndt = 0.1\n");
+        assert!(e.starts_with("time.dt: unknown field `dt`"), "{e}");
+        assert!(e.contains("dt_ms"), "should list the allowed keys: {e}");
+        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[noise]\nsigma = \"big\"\n");
+        assert!(e.starts_with("noise.sigma: invalid type"), "{e}");
+        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[noise]\nshared = 1.5\n");
+        assert_eq!(e, "noise.shared = 1.5: must be between 0 and 1");
+        let e = err("name = \"t\"\n[time]\nduration_ms = 10.005\n");
+        assert!(e.starts_with("time.duration_ms = 10.005: must be a whole number of steps"), "{e}");
+        let e = err("name = \"t\"\n[network]\nn = 3\n[neuron]\ni_inj = [1, 2]\n[time]\nduration_ms = 10.0\n");
+        assert!(e.starts_with("neuron.i_inj = [1, 2]: has 2 values but network.n = 3"), "{e}");
+        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[integrator]\nmethod = \"rk4\"\n");
+        assert!(e.contains("integrator.method = \"rk4\": must be one of \"exp-midpoint\""), "{e}");
+        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\nbogus = 1\n");
+        assert!(e.starts_with("time.bogus: unknown field"), "{e}");
+        let e = err("name = \"t\"\nreplicate = 3\n[time]\nduration_ms = 10.0\n");
+        assert!(e.contains("unknown field `replicate`"), "{e}");
+        assert!(err("name = \"t\"\n").starts_with("time.duration_ms: is required"));
+        assert!(err("name = \"a/b\"\n[time]\nduration_ms = 10.0\n").starts_with("name = \"a/b\": must be a plain directory name"));
+        assert!(err("name = = 3").starts_with("not valid TOML"));
+    }
+
+    #[test]
+    fn sweep_axes_keep_their_written_order_and_expand_generators() {
+        let spec = ExperimentSpec::parse(
+            "name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigma\" = { linspace = [0.0, 4.0, 5] }\n\"network.strength\" = [0.1, 0.0]\n\"neuron.i_inj\" = { logspace = [1.0, 100.0, 3] }\n",
+        )
+        .unwrap();
+        let keys: Vec<&str> = spec.axes.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(keys, ["noise.sigma", "network.strength", "neuron.i_inj"]);
+        assert_eq!(spec.axes[0].values, vec![0.0, 1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(spec.axes[1].values, vec![0.1, 0.0]);
+        let g = &spec.axes[2].values;
+        assert_eq!(g[0], 1.0);
+        assert!((g[1] - 10.0).abs() < 1e-12, "geometric, not exponents: {g:?}");
+        assert_eq!(g[2], 100.0);
+        assert_eq!(spec.n_points(), 30);
+        assert_eq!(spec.axes[1].column(), "network_strength");
+    }
+
+    #[test]
+    fn swept_values_pass_the_same_validation_as_written_ones() {
+        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigma\" = [-1.0, 1.0]\n");
+        assert_eq!(e, "at sweep point noise.sigma = -1: noise.sigma = -1: must be >= 0");
+        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigm\" = [1.0]\n");
+        assert!(e.starts_with("at sweep point noise.sigm = 1: noise.sigm: unknown field `sigm`"), "{e}");
+        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\nseed = [1, 2]\n");
+        assert!(e.starts_with("sweep.\"seed\": a swept key is \"section.key\""), "{e}");
+        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigma\" = { logspace = [0.0, 1.0, 3] }\n");
+        assert!(e.contains("logspace needs start > 0"), "{e}");
+        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigma\" = []\n");
+        assert!(e.contains("needs at least one value"), "{e}");
+    }
+
+    #[test]
+    fn network_size_can_be_swept_as_a_whole_number() {
+        let spec = ExperimentSpec::parse("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"network.n\" = [2, 4]\n").unwrap();
+        assert_eq!(spec.resolve(&[4.0]).unwrap().network.n(), 4);
+        let e = spec.resolve(&[2.5]).unwrap_err().to_string();
+        assert!(e.contains("network.n: invalid type: floating point"), "{e}");
+    }
+
+    #[test]
+    fn matrix_topology_must_be_square_of_size_n() {
+        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[network]\nn = 3\ntopology = { matrix = [[0, 1], [1, 0]] }\n");
+        assert!(e.starts_with("network.topology.matrix: must be n x n with network.n = 3"), "{e}");
+        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[network]\ntopology = \"mesh\"\n");
+        assert!(e.starts_with("network.topology = \"mesh\": must be"), "{e}");
+    }
+}
