@@ -1,0 +1,241 @@
+//! End-to-end tests of the `spikesweep` binary on small specs.
+
+use polars::prelude::*;
+use spikesweep::output::{read_metadata, read_table};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn spikesweep(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spikesweep")).args(args).output().expect("binary runs")
+}
+
+fn write_spec(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("spec.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const SMALL: &str = r#"
+name = "small"
+seed = 7
+replicates = 3
+[time]
+dt_ms = 0.02
+duration_ms = 100.0
+transient_ms = 20.0
+[network]
+n = 2
+strength = 0.1
+[neuron]
+v0_mv = [-65.0, -70.0]
+[noise]
+sigma = 2.0
+[sweep]
+"noise.sigma" = [0.0, 3.0]
+"network.strength" = { linspace = [0.0, 0.2, 3] }
+"#;
+
+fn run_ok(spec: &Path, out: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = spikesweep(&args);
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "exit {:?}\nstdout {stdout}\nstderr {}", o.status, String::from_utf8_lossy(&o.stderr));
+    stdout
+}
+
+fn table(dir: &Path, name: &str) -> DataFrame {
+    read_table(&dir.join(format!("{name}.parquet"))).unwrap()
+}
+
+#[test]
+fn run_writes_three_consistent_tables_with_metadata() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), SMALL);
+    let out = tmp.path().join("out");
+    let stdout = run_ok(&spec, &out, &["--quiet"]);
+    assert!(stdout.contains("18 trials, 0 diverged"), "{stdout}");
+    assert!(stdout.contains("neuron-steps/s"), "{stdout}");
+    assert!(stdout.contains(&out.join("trials.parquet").display().to_string()), "prints where: {stdout}");
+
+    let trials = table(&out, "trials");
+    let neurons = table(&out, "neurons");
+    let spikes = table(&out, "spikes");
+    // 2 sigma x 3 strengths x 3 replicates.
+    assert_eq!(trials.height(), 18);
+    let names: Vec<&str> = trials.get_column_names().iter().map(|s| s.as_str()).collect();
+    assert_eq!(
+        names,
+        ["trial", "point", "replicate", "seed", "noise_sigma", "network_strength", "status", "n_spikes", "rate_hz", "cv_isi", "diverged_at_ms", "wall_ms"]
+    );
+    assert_eq!(trials.column("trial").unwrap().dtype(), &DataType::UInt32);
+    assert_eq!(trials.column("seed").unwrap().dtype(), &DataType::UInt64);
+    assert_eq!(neurons.height(), 18 * 2, "neurons = trials x n");
+    // Trial 4 is point 1 (sigma 0, strength 0.1), replicate 1: the last axis varies fastest.
+    let strength = trials.column("network_strength").unwrap().f64().unwrap();
+    assert_eq!(strength.get(4), Some(0.1));
+    assert_eq!(trials.column("noise_sigma").unwrap().f64().unwrap().get(4), Some(0.0));
+
+    // spikes.parquet has every spike; n_spikes counts the window [20, 100).
+    let t = spikes.column("t_ms").unwrap().f64().unwrap();
+    let in_window = t.iter().flatten().filter(|&t| (20.0..100.0).contains(&t)).count() as u64;
+    let counted: u64 = neurons.column("n_spikes").unwrap().u32().unwrap().iter().flatten().map(u64::from).sum();
+    assert_eq!(in_window, counted);
+    assert!(counted > 0);
+
+    let meta = read_metadata(&out.join("spikes.parquet")).unwrap();
+    let get = |k: &str| meta.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    assert_eq!(get("spikesweep.spec").as_deref(), Some(SMALL));
+    assert_eq!(get("spikesweep.schema_version").as_deref(), Some("1"));
+    assert_eq!(get("spikesweep.version").as_deref(), Some(env!("CARGO_PKG_VERSION")));
+    assert_eq!(std::fs::read_to_string(out.join("spec.toml")).unwrap(), SMALL);
+    assert!(!out.join("trials.parquet.tmp").exists());
+}
+
+fn without_wall(df: DataFrame) -> DataFrame {
+    df.drop("wall_ms").unwrap_or(df)
+}
+
+#[test]
+fn one_thread_and_two_threads_write_identical_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), SMALL);
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    run_ok(&spec, &a, &["--threads", "1"]);
+    run_ok(&spec, &b, &["--threads", "2"]);
+    for name in ["trials", "neurons", "spikes"] {
+        let (ta, tb) = (without_wall(table(&a, name)), without_wall(table(&b, name)));
+        assert!(ta.equals_missing(&tb), "{name} differs between 1 and 2 threads");
+    }
+}
+
+#[test]
+fn zero_noise_replicates_are_identical_and_noisy_ones_are_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), SMALL);
+    let out = tmp.path().join("out");
+    run_ok(&spec, &out, &[]);
+    let trials = table(&out, "trials");
+    let rate = trials.column("rate_hz").unwrap().f64().unwrap();
+    let cv = trials.column("cv_isi").unwrap().f64().unwrap();
+    // Point 0 (sigma 0): trials 0, 1, 2. Point 3 (sigma 3, strength 0): 9, 10, 11.
+    assert_eq!(rate.get(0), rate.get(1));
+    assert_eq!(cv.get(0), cv.get(2));
+    let spikes = table(&out, "spikes");
+    let times = |trial: u32| -> Vec<f64> {
+        let mask = spikes.column("trial").unwrap().u32().unwrap().equal(trial);
+        spikes.filter(&mask).unwrap().column("t_ms").unwrap().f64().unwrap().iter().map(|x| x.expect("no nulls")).collect()
+    };
+    assert_eq!(times(0), times(1));
+    assert_ne!(times(9), times(10));
+}
+
+#[test]
+fn common_seed_mode_repeats_the_noise_across_points() {
+    // n = 1: network.strength has no effect, so with common random numbers
+    // replicate r must give the same spikes at both points; independent
+    // streams must not.
+    let base = "name = \"crn\"\nreplicates = 2\n[time]\nduration_ms = 100.0\n[noise]\nsigma = 3.0\n[sweep]\n\"network.strength\" = [0.1, 0.2]\n";
+    let tmp = tempfile::tempdir().unwrap();
+    for (mode, same) in [("common", true), ("independent", false)] {
+        let spec = write_spec(tmp.path(), &format!("seed_mode = \"{mode}\"\n{base}"));
+        let out = tmp.path().join(mode);
+        run_ok(&spec, &out, &[]);
+        let spikes = table(&out, "spikes");
+        let times = |trial: u32| -> Vec<f64> {
+            let mask = spikes.column("trial").unwrap().u32().unwrap().equal(trial);
+            spikes.filter(&mask).unwrap().column("t_ms").unwrap().f64().unwrap().iter().map(|x| x.expect("no nulls")).collect()
+        };
+        // Trial 0 = (point 0, rep 0), trial 2 = (point 1, rep 0).
+        assert_eq!(times(0) == times(2), same, "{mode}");
+        assert_ne!(times(0), times(1), "{mode}: replicates differ");
+    }
+}
+
+#[test]
+fn a_diverging_trial_is_a_row_with_a_status_and_nulls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        tmp.path(),
+        "name = \"div\"\n[time]\nduration_ms = 20.0\n[network]\nn = 2\n[sweep]\n\"noise.sigma\" = [1.0, 1e5]\n",
+    );
+    let out = tmp.path().join("out");
+    let stdout = run_ok(&spec, &out, &[]);
+    assert!(stdout.contains("2 trials, 1 diverged"), "{stdout}");
+    assert!(stdout.contains("warning: 1 trials diverged"), "{stdout}");
+    let trials = table(&out, "trials");
+    let status: Vec<&str> = trials.column("status").unwrap().str().unwrap().iter().map(|x| x.expect("no nulls")).collect();
+    assert_eq!(status, ["ok", "diverged"]);
+    assert_eq!(trials.column("rate_hz").unwrap().f64().unwrap().get(1), None);
+    assert_eq!(trials.column("diverged_at_ms").unwrap().f64().unwrap().get(1), Some(0.01));
+    let neurons = table(&out, "neurons");
+    assert_eq!(neurons.height(), 4, "diverged trials keep their neuron rows");
+    assert_eq!(neurons.column("rate_hz").unwrap().null_count(), 2);
+    for name in ["trials", "neurons", "spikes"] {
+        let df = table(&out, name);
+        for col in df.columns() {
+            if let Ok(ca) = col.f64() {
+                assert!(ca.iter().flatten().all(f64::is_finite), "{name}.{} holds a non-finite number", col.name());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_bad_spec_exits_2_names_the_key_and_creates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), "name = \"bad\"\n[time]\ndt_ms = -0.01\nduration_ms = 10.0\n");
+    let out = tmp.path().join("never");
+    let o = spikesweep(&["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("time.dt_ms = -0.01: must be > 0"), "{stderr}");
+    assert!(!out.exists(), "no output directory for a bad spec");
+
+    let o = spikesweep(&["run", tmp.path().join("missing.toml").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read spec"));
+
+    let o = spikesweep(&["run"]);
+    assert_eq!(o.status.code(), Some(2), "usage errors exit 2");
+}
+
+#[test]
+fn an_existing_run_is_not_overwritten_without_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), "name = \"again\"\n[time]\nduration_ms = 10.0\n");
+    let out = tmp.path().join("out");
+    run_ok(&spec, &out, &[]);
+    let o = spikesweep(&["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
+    run_ok(&spec, &out, &["--force"]);
+}
+
+#[test]
+fn plan_reports_the_grid_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), SMALL);
+    let o = Command::new(env!("CARGO_BIN_EXE_spikesweep"))
+        .args(["plan", spec.to_str().unwrap()])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("noise.sigma = [0, 3] (2 values)"), "{stdout}");
+    assert!(stdout.contains("network.strength = [0, 0.1, 0.2] (3 values)"), "{stdout}");
+    assert!(stdout.contains("trials      18"), "{stdout}");
+    // 18 trials x 2 neurons x 5000 steps.
+    assert!(stdout.contains("1.800e5 neuron-steps"), "{stdout}");
+    assert!(!tmp.path().join("results").exists());
+}
+
+#[test]
+fn help_shows_an_example_for_each_subcommand() {
+    for sub in ["run", "plan"] {
+        let o = spikesweep(&[sub, "--help"]);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(text.contains(&format!("spikesweep {sub} experiments/seed_pair.toml")), "{sub}: {text}");
+    }
+}
