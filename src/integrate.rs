@@ -40,12 +40,19 @@ impl Method {
 
     /// The name used in specs.
     pub fn name(self) -> &'static str {
-        Method::ALL.iter().find(|(_, m)| *m == self).map(|(n, _)| *n).unwrap_or("?")
+        Method::ALL
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
     }
 
     /// Looks a method up by its spec name.
     pub fn from_name(name: &str) -> Option<Method> {
-        Method::ALL.iter().find(|(n, _)| *n == name).map(|(_, m)| *m)
+        Method::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, m)| *m)
     }
 }
 
@@ -145,7 +152,16 @@ fn dv_dt(net: &Network, i: usize, v: f64, m: f64, h: f64, n: f64, drive: f64) ->
 /// Forward Euler gates would err 0.04 ms but go unstable once
 /// dt (alpha + beta) > 2 (V below about -135 mV under strong noise), which is
 /// the blow-up of the code this replaces.
-pub fn step(net: &Network, method: Method, dt_ms: f64, st: &mut State, noise_dv: &[f64], ws: &mut Workspace) {
+// Structure of arrays: one index walks v, m, h, n, s and the noise together.
+#[allow(clippy::needless_range_loop)]
+pub fn step(
+    net: &Network,
+    method: Method,
+    dt_ms: f64,
+    st: &mut State,
+    noise_dv: &[f64],
+    ws: &mut Workspace,
+) {
     let n = st.v_mv.len();
     let beta_s = net.synapse.beta_per_ms;
     match method {
@@ -289,7 +305,12 @@ mod tests {
             let before = st.clone();
             let mut ws = Workspace::new(1);
             step(&net, method, 0.05, &mut st, &[0.0], &mut ws);
-            for (a, b) in [(st.v_mv[0], before.v_mv[0]), (st.m[0], before.m[0]), (st.h[0], before.h[0]), (st.n[0], before.n[0])] {
+            for (a, b) in [
+                (st.v_mv[0], before.v_mv[0]),
+                (st.m[0], before.m[0]),
+                (st.h[0], before.h[0]),
+                (st.n[0], before.n[0]),
+            ] {
                 assert!((a - b).abs() < 1e-12, "{method:?}: {a} vs {b}");
             }
         }
@@ -302,7 +323,12 @@ mod tests {
         // here (C = 2 to check that C enters). After 20 ms the exact
         // deviation is 10 * exp(-3) = 0.4979 mV; a second-order method at
         // dt = 0.01 errs O(dt^2 / tau^2) relative, below 1e-6 mV.
-        let hh = HhParams { g_na: 0.0, g_k: 0.0, c_m: 2.0, ..HhParams::default() };
+        let hh = HhParams {
+            g_na: 0.0,
+            g_k: 0.0,
+            c_m: 2.0,
+            ..HhParams::default()
+        };
         let net = single(0.0, hh);
         let mut st = State::at_rest(&net, &[hh.e_l_mv + 10.0]);
         let mut ws = Workspace::new(1);
@@ -312,7 +338,11 @@ mod tests {
         }
         let tau = hh.c_m / hh.g_l;
         let exact = hh.e_l_mv + 10.0 * (-20.0 / tau).exp();
-        assert!((st.v_mv[0] - exact).abs() < 1e-6, "{} vs {exact}", st.v_mv[0]);
+        assert!(
+            (st.v_mv[0] - exact).abs() < 1e-6,
+            "{} vs {exact}",
+            st.v_mv[0]
+        );
     }
 
     #[test]

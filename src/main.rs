@@ -30,7 +30,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run every trial of a spec and write trials, neurons and spikes tables
-    #[command(after_help = "Examples:\n  spikesweep run experiments/seed_pair.toml\n      writes results/seed_pair/{trials,neurons,spikes}.parquet and spec.toml\n  spikesweep run my_sweep.toml --out /scratch/sweep1 --threads 8 --quiet")]
+    #[command(
+        after_help = "Examples:\n  spikesweep run experiments/seed_pair.toml\n      writes results/seed_pair/{trials,neurons,spikes}.parquet and spec.toml\n  spikesweep run my_sweep.toml --out /scratch/sweep1 --threads 8 --quiet"
+    )]
     Run {
         /// Experiment spec (TOML; see README "Spec reference")
         spec: PathBuf,
@@ -77,7 +79,8 @@ fn main() -> ExitCode {
 }
 
 fn load_plan(path: &Path) -> Result<Plan, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read spec {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read spec {}: {e}", path.display()))?;
     let spec = ExperimentSpec::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     Plan::new(spec).map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -92,17 +95,38 @@ fn cmd_plan(path: &Path) -> Result<(), String> {
     for axis in &spec.axes {
         let shown: Vec<String> = axis.values.iter().take(8).map(|x| format!("{x}")).collect();
         let more = if axis.values.len() > 8 { ", ..." } else { "" };
-        println!("sweep       {} = [{}{}] ({} values)", axis.key, shown.join(", "), more, axis.values.len());
+        println!(
+            "sweep       {} = [{}{}] ({} values)",
+            axis.key,
+            shown.join(", "),
+            more,
+            axis.values.len()
+        );
     }
     println!("points      {}", plan.points.len());
-    println!("replicates  {} (seed {}, {:?} streams)", spec.replicates, spec.seed, spec.seed_mode);
+    println!(
+        "replicates  {} (seed {}, {:?} streams)",
+        spec.replicates, spec.seed, spec.seed_mode
+    );
     println!("trials      {}", plan.n_trials());
-    println!("work        {:.3e} neuron-steps", plan.neuron_steps() as f64);
-    println!("output      results/{}/ (default of `spikesweep run`)", spec.name);
+    println!(
+        "work        {:.3e} neuron-steps",
+        plan.neuron_steps() as f64
+    );
+    println!(
+        "output      results/{}/ (default of `spikesweep run`)",
+        spec.name
+    );
     Ok(())
 }
 
-fn cmd_run(path: &Path, out: Option<PathBuf>, threads: usize, quiet: bool, force: bool) -> Result<(), String> {
+fn cmd_run(
+    path: &Path,
+    out: Option<PathBuf>,
+    threads: usize,
+    quiet: bool,
+    force: bool,
+) -> Result<(), String> {
     let plan = load_plan(path)?;
     let dir = out.unwrap_or_else(|| Path::new("results").join(&plan.spec.name));
     output::prepare_dir(&dir, force).map_err(|e| e.to_string())?;
@@ -111,23 +135,36 @@ fn cmd_run(path: &Path, out: Option<PathBuf>, threads: usize, quiet: bool, force
     let bar = if quiet || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
     } else {
-        let bar = ProgressBar::with_draw_target(Some(n_trials as u64), ProgressDrawTarget::stderr());
+        let bar =
+            ProgressBar::with_draw_target(Some(n_trials as u64), ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template("{bar:40.cyan/blue} {pos}/{len} trials  {per_sec}  elapsed {elapsed}  ETA {eta}")
-                .expect("valid template"),
+            ProgressStyle::with_template(
+                "{bar:40.cyan/blue} {pos}/{len} trials  {per_sec}  elapsed {elapsed}  ETA {eta}",
+            )
+            .expect("valid template"),
         );
         bar
     };
     let ids: Vec<u32> = (0..n_trials).collect();
     let start = Instant::now();
-    let results = run_ensemble(&plan, &ids, threads, &|_| bar.inc(1)).map_err(|e| format!("cannot start worker threads: {e}"))?;
+    let results = run_ensemble(&plan, &ids, threads, &|_| bar.inc(1))
+        .map_err(|e| format!("cannot start worker threads: {e}"))?;
     let sim_s = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
 
     let written = output::write_run(&dir, &plan, &results).map_err(|e| e.to_string())?;
     let total_s = start.elapsed().as_secs_f64();
-    let diverged = results.iter().filter(|r| matches!(r.outcome.status, Status::Diverged { .. })).count();
-    let threads_used = if threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { threads };
+    let diverged = results
+        .iter()
+        .filter(|r| matches!(r.outcome.status, Status::Diverged { .. }))
+        .count();
+    let threads_used = if threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    } else {
+        threads
+    };
     println!(
         "{n_trials} trials, {diverged} diverged, {total_s:.2} s wall ({sim_s:.2} s simulating on {threads_used} threads: {:.3e} neuron-steps/s)",
         plan.neuron_steps() as f64 / sim_s

@@ -28,7 +28,14 @@ impl SpikeDetector {
     /// Sees neuron `i` move from `v_prev` at `t_prev_ms` to `v_new` one step
     /// of `dt_ms` later; returns the spike time if it crossed.
     #[inline]
-    pub fn push(&mut self, i: usize, t_prev_ms: f64, dt_ms: f64, v_prev: f64, v_new: f64) -> Option<f64> {
+    pub fn push(
+        &mut self,
+        i: usize,
+        t_prev_ms: f64,
+        dt_ms: f64,
+        v_prev: f64,
+        v_new: f64,
+    ) -> Option<f64> {
         if self.armed[i] {
             if v_new >= self.threshold_mv && v_prev < self.threshold_mv {
                 self.armed[i] = false;
@@ -65,12 +72,20 @@ pub fn train_stats(spikes_ms: &[f64], t0_ms: f64, t1_ms: f64) -> TrainStats {
     let cv_isi = if window.len() >= 3 {
         let k = (window.len() - 1) as f64;
         let mean = (window[window.len() - 1] - window[0]) / k;
-        let var = window.windows(2).map(|w| (w[1] - w[0] - mean).powi(2)).sum::<f64>() / k;
+        let var = window
+            .windows(2)
+            .map(|w| (w[1] - w[0] - mean).powi(2))
+            .sum::<f64>()
+            / k;
         Some(var.sqrt() / mean)
     } else {
         None
     };
-    TrainStats { n_spikes, rate_hz, cv_isi }
+    TrainStats {
+        n_spikes,
+        rate_hz,
+        cv_isi,
+    }
 }
 
 #[cfg(test)]

@@ -26,21 +26,35 @@ pub enum OutputError {
     #[error("{}: already holds results ({}); pass --force to overwrite them", .dir.display(), .found)]
     NotEmpty { dir: PathBuf, found: String },
     #[error("{}: {source}", .path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: {source}", .path.display())]
     Polars { path: PathBuf, source: PolarsError },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
-    move |source| OutputError::Io { path: path.to_path_buf(), source }
+    move |source| OutputError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Creates `dir` (and its parents). Refuses, unless `force`, a directory
 /// that already holds a run's files.
 pub fn prepare_dir(dir: &Path, force: bool) -> Result<(), OutputError> {
-    let found: Vec<&str> = TABLES.iter().chain([&SPEC_COPY]).copied().filter(|f| dir.join(f).exists()).collect();
+    let found: Vec<&str> = TABLES
+        .iter()
+        .chain([&SPEC_COPY])
+        .copied()
+        .filter(|f| dir.join(f).exists())
+        .collect();
     if !found.is_empty() && !force {
-        return Err(OutputError::NotEmpty { dir: dir.to_path_buf(), found: found.join(", ") });
+        return Err(OutputError::NotEmpty {
+            dir: dir.to_path_buf(),
+            found: found.join(", "),
+        });
     }
     fs::create_dir_all(dir).map_err(io_err(dir))
 }
@@ -100,7 +114,9 @@ pub fn build_tables(plan: &Plan, results: &[TrialResult]) -> PolarsResult<Tables
             Status::Ok => {
                 let neurons = &r.outcome.neurons;
                 n_spikes.push(Some(neurons.iter().map(|s| s.n_spikes).sum::<u32>()));
-                rate_hz.push(Some(neurons.iter().map(|s| s.rate_hz).sum::<f64>() / n as f64));
+                rate_hz.push(Some(
+                    neurons.iter().map(|s| s.rate_hz).sum::<f64>() / n as f64,
+                ));
                 let cvs: Vec<f64> = neurons.iter().filter_map(|s| s.cv_isi).collect();
                 cv_isi.push((!cvs.is_empty()).then(|| cvs.iter().sum::<f64>() / cvs.len() as f64));
                 diverged_at_ms.push(None);
@@ -166,7 +182,10 @@ pub fn build_tables(plan: &Plan, results: &[TrialResult]) -> PolarsResult<Tables
 pub fn metadata(plan: &Plan, table: &str) -> Vec<(String, String)> {
     vec![
         ("spikesweep.table".into(), table.into()),
-        ("spikesweep.version".into(), env!("CARGO_PKG_VERSION").into()),
+        (
+            "spikesweep.version".into(),
+            env!("CARGO_PKG_VERSION").into(),
+        ),
         ("spikesweep.schema_version".into(), SCHEMA_VERSION.into()),
         ("spikesweep.spec".into(), plan.spec.text.clone()),
     ]
@@ -174,10 +193,20 @@ pub fn metadata(plan: &Plan, table: &str) -> Vec<(String, String)> {
 
 /// Writes the tables and the spec copy into `dir` (already prepared) and
 /// returns the paths written.
-pub fn write_run(dir: &Path, plan: &Plan, results: &[TrialResult]) -> Result<Vec<PathBuf>, OutputError> {
-    let tables = build_tables(plan, results).map_err(|source| OutputError::Polars { path: dir.to_path_buf(), source })?;
+pub fn write_run(
+    dir: &Path,
+    plan: &Plan,
+    results: &[TrialResult],
+) -> Result<Vec<PathBuf>, OutputError> {
+    let tables = build_tables(plan, results).map_err(|source| OutputError::Polars {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut written = Vec::new();
-    for (file, mut df) in TABLES.iter().zip([tables.trials, tables.neurons, tables.spikes]) {
+    for (file, mut df) in TABLES
+        .iter()
+        .zip([tables.trials, tables.neurons, tables.spikes])
+    {
         let path = dir.join(file);
         let meta = metadata(plan, file.trim_end_matches(".parquet"));
         write_atomic(&path, |f| {
@@ -191,14 +220,19 @@ pub fn write_run(dir: &Path, plan: &Plan, results: &[TrialResult]) -> Result<Vec
         written.push(path);
     }
     let spec_path = dir.join(SPEC_COPY);
-    write_atomic(&spec_path, |f| std::io::Write::write_all(f, plan.spec.text.as_bytes()))?;
+    write_atomic(&spec_path, |f| {
+        std::io::Write::write_all(f, plan.spec.text.as_bytes())
+    })?;
     written.push(spec_path);
     Ok(written)
 }
 
 /// Writes through `fill` into `path` + ".tmp", fsyncs, then renames over
 /// `path`: readers never see a half-written file under the final name.
-pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<(), OutputError> {
+pub fn write_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<(), OutputError> {
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
     tmp_name.push(".tmp");
     let tmp = path.with_file_name(tmp_name);

@@ -42,13 +42,19 @@ pub struct Plan {
 impl Plan {
     /// Expands the grid and validates every point.
     pub fn new(spec: ExperimentSpec) -> Result<Plan, SpecError> {
-        let points = grid(&spec.axes.iter().map(|a| a.values.as_slice()).collect::<Vec<_>>())
-            .into_iter()
-            .map(|values| {
-                let config = spec.resolve(&values)?;
-                Ok(Point { values, config })
-            })
-            .collect::<Result<Vec<_>, SpecError>>()?;
+        let points = grid(
+            &spec
+                .axes
+                .iter()
+                .map(|a| a.values.as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .into_iter()
+        .map(|values| {
+            let config = spec.resolve(&values)?;
+            Ok(Point { values, config })
+        })
+        .collect::<Result<Vec<_>, SpecError>>()?;
         Ok(Plan { spec, points })
     }
 
@@ -146,9 +152,20 @@ mod tests {
         .unwrap();
         let plan = Plan::new(spec).unwrap();
         assert_eq!(plan.n_trials(), 18);
-        let pairs: HashSet<(u32, u32)> = (0..18).map(|id| plan.trial(id)).map(|t| (t.point, t.replicate)).collect();
+        let pairs: HashSet<(u32, u32)> = (0..18)
+            .map(|id| plan.trial(id))
+            .map(|t| (t.point, t.replicate))
+            .collect();
         assert_eq!(pairs.len(), 18);
-        assert_eq!(plan.trial(7), Trial { id: 7, point: 2, replicate: 1, seed: plan.trial(7).seed });
+        assert_eq!(
+            plan.trial(7),
+            Trial {
+                id: 7,
+                point: 2,
+                replicate: 1,
+                seed: plan.trial(7).seed
+            }
+        );
         assert_eq!(plan.points[2].values, vec![0.0, 0.2]);
         assert_eq!(plan.neuron_steps(), 18 * 100);
     }
@@ -167,7 +184,10 @@ mod tests {
         let b = trial_seed(1, SeedMode::Independent, 5, 1);
         let bits = (a ^ b).count_ones();
         assert!((16..=48).contains(&bits), "{bits}");
-        assert_ne!(trial_seed(1, SeedMode::Independent, 0, 0), trial_seed(2, SeedMode::Independent, 0, 0));
+        assert_ne!(
+            trial_seed(1, SeedMode::Independent, 0, 0),
+            trial_seed(2, SeedMode::Independent, 0, 0)
+        );
     }
 
     #[test]

@@ -21,7 +21,9 @@ pub enum Status {
     Ok,
     /// Some V went non-finite or beyond [`V_ABSURD_MV`] at this time (ms);
     /// the trial's numbers are void.
-    Diverged { at_ms: f64 },
+    Diverged {
+        at_ms: f64,
+    },
 }
 
 impl Status {
@@ -60,7 +62,11 @@ pub fn simulate_trial(cfg: &TrialConfig, seed: u64) -> TrialOutcome {
 /// [`simulate_trial`], also handing the state after every step (and its
 /// time in ms) to `observe`: the hook for traces. The ensemble passes a
 /// no-op closure, which compiles away.
-pub fn simulate_trial_observed(cfg: &TrialConfig, seed: u64, mut observe: impl FnMut(f64, &State)) -> TrialOutcome {
+pub fn simulate_trial_observed(
+    cfg: &TrialConfig,
+    seed: u64,
+    mut observe: impl FnMut(f64, &State),
+) -> TrialOutcome {
     let net = &cfg.network;
     let n = net.n();
     let dt = cfg.dt_ms;
@@ -83,15 +89,16 @@ pub fn simulate_trial_observed(cfg: &TrialConfig, seed: u64, mut observe: impl F
         let mut diverged = false;
         for i in 0..n {
             let v = state.v_mv[i];
-            // `!(a < b)` is also true for NaN.
-            diverged |= !(v.abs() < V_ABSURD_MV);
+            diverged |= v.is_nan() || v.abs() >= V_ABSURD_MV;
             if let Some(t) = detector.push(i, t_prev, dt, v_prev[i], v) {
                 spikes_ms[i].push(t);
             }
         }
         if diverged {
             return TrialOutcome {
-                status: Status::Diverged { at_ms: (k + 1) as f64 * dt },
+                status: Status::Diverged {
+                    at_ms: (k + 1) as f64 * dt,
+                },
                 spikes_ms: vec![],
                 neurons: vec![],
             };
@@ -118,7 +125,9 @@ pub fn run_ensemble(
     threads: usize,
     on_done: &(dyn Fn(&TrialResult) + Sync),
 ) -> Result<Vec<TrialResult>, rayon::ThreadPoolBuildError> {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
     Ok(pool.install(|| {
         ids.par_iter()
             // Trials are milliseconds to seconds each: one per task keeps
@@ -146,7 +155,8 @@ mod tests {
     use crate::spec::ExperimentSpec;
 
     fn config(extra: &str) -> TrialConfig {
-        let text = format!("name = \"t\"\n[time]\nduration_ms = 200.0\ntransient_ms = 50.0\n{extra}");
+        let text =
+            format!("name = \"t\"\n[time]\nduration_ms = 200.0\ntransient_ms = 50.0\n{extra}");
         ExperimentSpec::parse(&text).unwrap().resolve(&[]).unwrap()
     }
 
@@ -187,7 +197,11 @@ mod tests {
             ..config("")
         };
         let out = simulate_trial(&cfg, 1);
-        assert!(matches!(out.status, Status::Diverged { .. }), "{:?}", out.status);
+        assert!(
+            matches!(out.status, Status::Diverged { .. }),
+            "{:?}",
+            out.status
+        );
     }
 
     #[test]

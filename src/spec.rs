@@ -47,7 +47,12 @@ impl SpecError {
 
     fn with_context(self, ctx: String) -> SpecError {
         match self {
-            SpecError::Key { key, value, message, .. } => SpecError::Key {
+            SpecError::Key {
+                key,
+                value,
+                message,
+                ..
+            } => SpecError::Key {
                 context: ctx,
                 key,
                 value,
@@ -220,10 +225,17 @@ impl ExperimentSpec {
     /// that a spec whose every point is broken fails here; [`crate::plan`]
     /// resolves the others.
     pub fn parse(text: &str) -> Result<ExperimentSpec, SpecError> {
-        let parsed: Table = text.parse().map_err(|e: toml::de::Error| SpecError::Syntax(e.to_string()))?;
+        let parsed: Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| SpecError::Syntax(e.to_string()))?;
         let raw: RawSpec = deserialize(&parsed)?;
         let name = raw.name.trim().to_string();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || name.starts_with('.') {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            || name.starts_with('.')
+        {
             return Err(SpecError::key(
                 "name",
                 Some(format!("{:?}", raw.name)),
@@ -232,7 +244,11 @@ impl ExperimentSpec {
         }
         let replicates = raw.replicates.unwrap_or(1);
         if replicates == 0 {
-            return Err(SpecError::key("replicates", Some("0".into()), "must be >= 1"));
+            return Err(SpecError::key(
+                "replicates",
+                Some("0".into()),
+                "must be >= 1",
+            ));
         }
         let seed_mode = match raw.seed_mode.as_deref() {
             None | Some("independent") => SeedMode::Independent,
@@ -247,7 +263,13 @@ impl ExperimentSpec {
         };
         let axes = match parsed.get("sweep") {
             Some(Value::Table(t)) => parse_axes(t)?,
-            Some(_) => return Err(SpecError::key("sweep", None, "must be a table of `\"section.key\" = values`")),
+            Some(_) => {
+                return Err(SpecError::key(
+                    "sweep",
+                    None,
+                    "must be a table of `\"section.key\" = values`",
+                ))
+            }
             None => vec![],
         };
         let spec = ExperimentSpec {
@@ -261,7 +283,11 @@ impl ExperimentSpec {
         };
         let first: Vec<f64> = spec.axes.iter().map(|a| a.values[0]).collect();
         spec.resolve(&first)?;
-        let points = spec.axes.iter().map(|a| a.values.len() as u64).product::<u64>();
+        let points = spec
+            .axes
+            .iter()
+            .map(|a| a.values.len() as u64)
+            .product::<u64>();
         if points.saturating_mul(replicates as u64) > u32::MAX as u64 {
             return Err(SpecError::key(
                 "sweep",
@@ -284,7 +310,9 @@ impl ExperimentSpec {
         let mut table = self.parsed.clone();
         for (axis, &x) in self.axes.iter().zip(values) {
             let (section, field) = axis.key.split_once('.').expect("checked in parse_axes");
-            let sec = table.entry(section).or_insert_with(|| Value::Table(Table::new()));
+            let sec = table
+                .entry(section)
+                .or_insert_with(|| Value::Table(Table::new()));
             let Value::Table(sec) = sec else {
                 return Err(SpecError::key(section, None, "must be a table"));
             };
@@ -300,7 +328,12 @@ impl ExperimentSpec {
         let context = if self.axes.is_empty() {
             String::new()
         } else {
-            let at: Vec<String> = self.axes.iter().zip(values).map(|(a, x)| format!("{} = {x}", a.key)).collect();
+            let at: Vec<String> = self
+                .axes
+                .iter()
+                .zip(values)
+                .map(|(a, x)| format!("{} = {x}", a.key))
+                .collect();
             format!("at sweep point {}: ", at.join(", "))
         };
         deserialize(&table)
@@ -315,7 +348,15 @@ fn deserialize<T: for<'de> Deserialize<'de>>(table: &Table) -> Result<T, SpecErr
         let inner = e.into_inner().to_string();
         // toml's messages can carry a trailing newline; keep one line.
         let message = inner.trim().replace('\n', " ");
-        SpecError::key(if path == "." { "spec".to_string() } else { path }, None, message)
+        SpecError::key(
+            if path == "." {
+                "spec".to_string()
+            } else {
+                path
+            },
+            None,
+            message,
+        )
     })
 }
 
@@ -335,7 +376,10 @@ fn parse_axes(sweep: &Table) -> Result<Vec<Axis>, SpecError> {
             ));
         }
         let values = axis_values(&path, spec)?;
-        axes.push(Axis { key: key.clone(), values });
+        axes.push(Axis {
+            key: key.clone(),
+            values,
+        });
     }
     Ok(axes)
 }
@@ -350,7 +394,11 @@ fn axis_values(path: &str, spec: &Value) -> Result<Vec<f64>, SpecError> {
     };
     let values = match spec {
         Value::Integer(_) | Value::Float(_) => vec![number(spec).expect("numeric")],
-        Value::Array(items) => items.iter().map(number).collect::<Option<Vec<f64>>>().ok_or_else(|| bad("every value must be a number"))?,
+        Value::Array(items) => items
+            .iter()
+            .map(number)
+            .collect::<Option<Vec<f64>>>()
+            .ok_or_else(|| bad("every value must be a number"))?,
         Value::Table(t) if t.len() == 1 => {
             let (kind, args) = t.iter().next().expect("one entry");
             let args = match args {
@@ -402,7 +450,15 @@ pub fn linspace(start: f64, stop: f64, n: usize) -> Vec<f64> {
     }
     let step = (stop - start) / (n - 1) as f64;
     // The end point is set exactly rather than accumulated.
-    (0..n).map(|k| if k == n - 1 { stop } else { start + step * k as f64 }).collect()
+    (0..n)
+        .map(|k| {
+            if k == n - 1 {
+                stop
+            } else {
+                start + step * k as f64
+            }
+        })
+        .collect()
 }
 
 /// `n` geometrically spaced values from `start` to `stop` inclusive
@@ -411,7 +467,15 @@ pub fn logspace(start: f64, stop: f64, n: usize) -> Vec<f64> {
     linspace(start.ln(), stop.ln(), n)
         .into_iter()
         .enumerate()
-        .map(|(k, x)| if k == 0 { start } else if k == n - 1 { stop } else { x.exp() })
+        .map(|(k, x)| {
+            if k == 0 {
+                start
+            } else if k == n - 1 {
+                stop
+            } else {
+                x.exp()
+            }
+        })
         .collect()
 }
 
@@ -447,8 +511,21 @@ fn per_neuron(key: &str, v: Option<&Value>, default: f64, n: usize) -> Result<Ve
             .iter()
             .map(number)
             .collect::<Option<Vec<f64>>>()
-            .ok_or_else(|| SpecError::key(key, Some(v.to_string()), "must be a number or a list of numbers, one per neuron"))?,
-        _ => vec![number(v).ok_or_else(|| SpecError::key(key, Some(v.to_string()), "must be a number or a list of numbers, one per neuron"))?; n],
+            .ok_or_else(|| {
+                SpecError::key(
+                    key,
+                    Some(v.to_string()),
+                    "must be a number or a list of numbers, one per neuron",
+                )
+            })?,
+        _ => vec![
+            number(v).ok_or_else(|| SpecError::key(
+                key,
+                Some(v.to_string()),
+                "must be a number or a list of numbers, one per neuron"
+            ))?;
+            n
+        ],
     };
     if values.len() != n {
         return Err(SpecError::key(
@@ -473,11 +550,19 @@ fn parse_topology(v: Option<&Value>, n: usize) -> Result<Topology, SpecError> {
             "all-to-all" => Ok(Topology::AllToAll),
             "ring" => Ok(Topology::Ring),
             "none" => Ok(Topology::None),
-            _ => Err(SpecError::key("network.topology", Some(format!("{s:?}")), ALLOWED)),
+            _ => Err(SpecError::key(
+                "network.topology",
+                Some(format!("{s:?}")),
+                ALLOWED,
+            )),
         },
         Value::Table(t) => {
             let (Some(Value::Array(rows)), 1) = (t.get("matrix"), t.len()) else {
-                return Err(SpecError::key("network.topology", Some(v.to_string()), ALLOWED));
+                return Err(SpecError::key(
+                    "network.topology",
+                    Some(v.to_string()),
+                    ALLOWED,
+                ));
             };
             let key = "network.topology.matrix";
             let mut matrix = Vec::with_capacity(rows.len());
@@ -486,28 +571,50 @@ fn parse_topology(v: Option<&Value>, n: usize) -> Result<Topology, SpecError> {
                     Value::Array(r) => r.iter().map(number).collect::<Option<Vec<f64>>>(),
                     _ => None,
                 }
-                .ok_or_else(|| SpecError::key(key, Some(row.to_string()), "every row must be a list of numbers"))?;
+                .ok_or_else(|| {
+                    SpecError::key(
+                        key,
+                        Some(row.to_string()),
+                        "every row must be a list of numbers",
+                    )
+                })?;
                 for x in &row {
-                    check(key, *x, *x >= 0.0, "entries must be finite and >= 0 (signs come from synapse.v_rev_mv)")?;
+                    check(
+                        key,
+                        *x,
+                        *x >= 0.0,
+                        "entries must be finite and >= 0 (signs come from synapse.v_rev_mv)",
+                    )?;
                 }
                 matrix.push(row);
             }
             if matrix.len() != n || matrix.iter().any(|r| r.len() != n) {
-                return Err(SpecError::key(key, None, format!("must be n x n with network.n = {n}")));
+                return Err(SpecError::key(
+                    key,
+                    None,
+                    format!("must be n x n with network.n = {n}"),
+                ));
             }
             Ok(Topology::Matrix(matrix))
         }
-        _ => Err(SpecError::key("network.topology", Some(v.to_string()), ALLOWED)),
+        _ => Err(SpecError::key(
+            "network.topology",
+            Some(v.to_string()),
+            ALLOWED,
+        )),
     }
 }
 
 fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
     // time
     let dt_ms = positive("time.dt_ms", raw.time.dt_ms.unwrap_or(0.01))?;
-    let duration_ms = raw
-        .time
-        .duration_ms
-        .ok_or_else(|| SpecError::key("time.duration_ms", None, "is required: the simulated time in ms, e.g. duration_ms = 1000.0"))?;
+    let duration_ms = raw.time.duration_ms.ok_or_else(|| {
+        SpecError::key(
+            "time.duration_ms",
+            None,
+            "is required: the simulated time in ms, e.g. duration_ms = 1000.0",
+        )
+    })?;
     let duration_ms = positive("time.duration_ms", duration_ms)?;
     let transient_ms = raw.time.transient_ms.unwrap_or(0.0);
     check(
@@ -522,7 +629,9 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
         return Err(SpecError::key(
             "time.duration_ms",
             Some(duration_ms.to_string()),
-            format!("must be a whole number of steps of time.dt_ms = {dt_ms} (it is {steps} steps)"),
+            format!(
+                "must be a whole number of steps of time.dt_ms = {dt_ms} (it is {steps} steps)"
+            ),
         ));
     }
 
@@ -530,14 +639,22 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
         None => Method::ALL[0].1,
         Some(name) => Method::from_name(name).ok_or_else(|| {
             let names: Vec<String> = Method::ALL.iter().map(|(n, _)| format!("{n:?}")).collect();
-            SpecError::key("integrator.method", Some(format!("{name:?}")), format!("must be one of {}", names.join(", ")))
+            SpecError::key(
+                "integrator.method",
+                Some(format!("{name:?}")),
+                format!("must be one of {}", names.join(", ")),
+            )
         })?,
     };
 
     // network size first: per-neuron lists are checked against it
     let n = raw.network.n.unwrap_or(1);
     if n == 0 || n > MAX_NEURONS {
-        return Err(SpecError::key("network.n", Some(n.to_string()), format!("must be between 1 and {MAX_NEURONS}")));
+        return Err(SpecError::key(
+            "network.n",
+            Some(n.to_string()),
+            format!("must be between 1 and {MAX_NEURONS}"),
+        ));
     }
     let n = n as usize;
 
@@ -579,17 +696,31 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
     let synapse = KineticSynapse {
         v_rev_mv: finite("synapse.v_rev_mv", s.v_rev_mv.unwrap_or(ds.v_rev_mv))?,
         w: positive("synapse.w", s.w.unwrap_or(ds.w))?,
-        alpha_per_ms: non_negative("synapse.alpha_per_ms", s.alpha_per_ms.unwrap_or(ds.alpha_per_ms))?,
-        beta_per_ms: positive("synapse.beta_per_ms", s.beta_per_ms.unwrap_or(ds.beta_per_ms))?,
+        alpha_per_ms: non_negative(
+            "synapse.alpha_per_ms",
+            s.alpha_per_ms.unwrap_or(ds.alpha_per_ms),
+        )?,
+        beta_per_ms: positive(
+            "synapse.beta_per_ms",
+            s.beta_per_ms.unwrap_or(ds.beta_per_ms),
+        )?,
         v_half_mv: finite("synapse.v_half_mv", s.v_half_mv.unwrap_or(ds.v_half_mv))?,
         k_mv: positive("synapse.k_mv", s.k_mv.unwrap_or(ds.k_mv))?,
     };
 
     let noise_sigma = non_negative("noise.sigma", raw.noise.sigma.unwrap_or(0.0))?;
     let noise_shared = raw.noise.shared.unwrap_or(0.0);
-    check("noise.shared", noise_shared, (0.0..=1.0).contains(&noise_shared), "must be between 0 and 1")?;
+    check(
+        "noise.shared",
+        noise_shared,
+        (0.0..=1.0).contains(&noise_shared),
+        "must be between 0 and 1",
+    )?;
 
-    let threshold_mv = finite("spikes.threshold_mv", raw.spikes.threshold_mv.unwrap_or(0.0))?;
+    let threshold_mv = finite(
+        "spikes.threshold_mv",
+        raw.spikes.threshold_mv.unwrap_or(0.0),
+    )?;
     let rearm_mv = raw.spikes.rearm_mv.unwrap_or(-20.0);
     check(
         "spikes.rearm_mv",
@@ -631,7 +762,10 @@ mod tests {
     #[test]
     fn minimal_spec_gets_the_documented_defaults() {
         let spec = ExperimentSpec::parse(MINIMAL).unwrap();
-        assert_eq!((spec.seed, spec.replicates, spec.seed_mode), (1, 1, SeedMode::Independent));
+        assert_eq!(
+            (spec.seed, spec.replicates, spec.seed_mode),
+            (1, 1, SeedMode::Independent)
+        );
         let c = spec.resolve(&[]).unwrap();
         assert_eq!(c.dt_ms, 0.01);
         assert_eq!(c.n_steps, 1000);
@@ -655,17 +789,27 @@ mod tests {
         let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[noise]\nshared = 1.5\n");
         assert_eq!(e, "noise.shared = 1.5: must be between 0 and 1");
         let e = err("name = \"t\"\n[time]\nduration_ms = 10.005\n");
-        assert!(e.starts_with("time.duration_ms = 10.005: must be a whole number of steps"), "{e}");
+        assert!(
+            e.starts_with("time.duration_ms = 10.005: must be a whole number of steps"),
+            "{e}"
+        );
         let e = err("name = \"t\"\n[network]\nn = 3\n[neuron]\ni_inj = [1, 2]\n[time]\nduration_ms = 10.0\n");
-        assert!(e.starts_with("neuron.i_inj = [1, 2]: has 2 values but network.n = 3"), "{e}");
+        assert!(
+            e.starts_with("neuron.i_inj = [1, 2]: has 2 values but network.n = 3"),
+            "{e}"
+        );
         let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[integrator]\nmethod = \"rk4\"\n");
-        assert!(e.contains("integrator.method = \"rk4\": must be one of \"exp-midpoint\""), "{e}");
+        assert!(
+            e.contains("integrator.method = \"rk4\": must be one of \"exp-midpoint\""),
+            "{e}"
+        );
         let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\nbogus = 1\n");
         assert!(e.starts_with("time.bogus: unknown field"), "{e}");
         let e = err("name = \"t\"\nreplicate = 3\n[time]\nduration_ms = 10.0\n");
         assert!(e.contains("unknown field `replicate`"), "{e}");
         assert!(err("name = \"t\"\n").starts_with("time.duration_ms: is required"));
-        assert!(err("name = \"a/b\"\n[time]\nduration_ms = 10.0\n").starts_with("name = \"a/b\": must be a plain directory name"));
+        assert!(err("name = \"a/b\"\n[time]\nduration_ms = 10.0\n")
+            .starts_with("name = \"a/b\": must be a plain directory name"));
         assert!(err("name = = 3").starts_with("not valid TOML"));
     }
 
@@ -681,7 +825,10 @@ mod tests {
         assert_eq!(spec.axes[1].values, vec![0.1, 0.0]);
         let g = &spec.axes[2].values;
         assert_eq!(g[0], 1.0);
-        assert!((g[1] - 10.0).abs() < 1e-12, "geometric, not exponents: {g:?}");
+        assert!(
+            (g[1] - 10.0).abs() < 1e-12,
+            "geometric, not exponents: {g:?}"
+        );
         assert_eq!(g[2], 100.0);
         assert_eq!(spec.n_points(), 30);
         assert_eq!(spec.axes[1].column(), "network_strength");
@@ -689,12 +836,23 @@ mod tests {
 
     #[test]
     fn swept_values_pass_the_same_validation_as_written_ones() {
-        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigma\" = [-1.0, 1.0]\n");
-        assert_eq!(e, "at sweep point noise.sigma = -1: noise.sigma = -1: must be >= 0");
+        let e = err(
+            "name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigma\" = [-1.0, 1.0]\n",
+        );
+        assert_eq!(
+            e,
+            "at sweep point noise.sigma = -1: noise.sigma = -1: must be >= 0"
+        );
         let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigm\" = [1.0]\n");
-        assert!(e.starts_with("at sweep point noise.sigm = 1: noise.sigm: unknown field `sigm`"), "{e}");
+        assert!(
+            e.starts_with("at sweep point noise.sigm = 1: noise.sigm: unknown field `sigm`"),
+            "{e}"
+        );
         let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\nseed = [1, 2]\n");
-        assert!(e.starts_with("sweep.\"seed\": a swept key is \"section.key\""), "{e}");
+        assert!(
+            e.starts_with("sweep.\"seed\": a swept key is \"section.key\""),
+            "{e}"
+        );
         let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigma\" = { logspace = [0.0, 1.0, 3] }\n");
         assert!(e.contains("logspace needs start > 0"), "{e}");
         let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigma\" = []\n");
@@ -703,7 +861,10 @@ mod tests {
 
     #[test]
     fn network_size_can_be_swept_as_a_whole_number() {
-        let spec = ExperimentSpec::parse("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"network.n\" = [2, 4]\n").unwrap();
+        let spec = ExperimentSpec::parse(
+            "name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"network.n\" = [2, 4]\n",
+        )
+        .unwrap();
         assert_eq!(spec.resolve(&[4.0]).unwrap().network.n(), 4);
         let e = spec.resolve(&[2.5]).unwrap_err().to_string();
         assert!(e.contains("network.n: invalid type: floating point"), "{e}");
@@ -712,7 +873,10 @@ mod tests {
     #[test]
     fn matrix_topology_must_be_square_of_size_n() {
         let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[network]\nn = 3\ntopology = { matrix = [[0, 1], [1, 0]] }\n");
-        assert!(e.starts_with("network.topology.matrix: must be n x n with network.n = 3"), "{e}");
+        assert!(
+            e.starts_with("network.topology.matrix: must be n x n with network.n = 3"),
+            "{e}"
+        );
         let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[network]\ntopology = \"mesh\"\n");
         assert!(e.starts_with("network.topology = \"mesh\": must be"), "{e}");
     }

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn spikesweep(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spikesweep")).args(args).output().expect("binary runs")
+    Command::new(env!("CARGO_BIN_EXE_spikesweep"))
+        .args(args)
+        .output()
+        .expect("binary runs")
 }
 
 fn write_spec(dir: &Path, text: &str) -> PathBuf {
@@ -36,11 +39,21 @@ sigma = 2.0
 "#;
 
 fn run_ok(spec: &Path, out: &Path, extra: &[&str]) -> String {
-    let mut args = vec!["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    let mut args = vec![
+        "run",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     let o = spikesweep(&args);
     let stdout = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(o.status.success(), "exit {:?}\nstdout {stdout}\nstderr {}", o.status, String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout {stdout}\nstderr {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
     stdout
 }
 
@@ -56,17 +69,37 @@ fn run_writes_three_consistent_tables_with_metadata() {
     let stdout = run_ok(&spec, &out, &["--quiet"]);
     assert!(stdout.contains("18 trials, 0 diverged"), "{stdout}");
     assert!(stdout.contains("neuron-steps/s"), "{stdout}");
-    assert!(stdout.contains(&out.join("trials.parquet").display().to_string()), "prints where: {stdout}");
+    assert!(
+        stdout.contains(&out.join("trials.parquet").display().to_string()),
+        "prints where: {stdout}"
+    );
 
     let trials = table(&out, "trials");
     let neurons = table(&out, "neurons");
     let spikes = table(&out, "spikes");
     // 2 sigma x 3 strengths x 3 replicates.
     assert_eq!(trials.height(), 18);
-    let names: Vec<&str> = trials.get_column_names().iter().map(|s| s.as_str()).collect();
+    let names: Vec<&str> = trials
+        .get_column_names()
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
     assert_eq!(
         names,
-        ["trial", "point", "replicate", "seed", "noise_sigma", "network_strength", "status", "n_spikes", "rate_hz", "cv_isi", "diverged_at_ms", "wall_ms"]
+        [
+            "trial",
+            "point",
+            "replicate",
+            "seed",
+            "noise_sigma",
+            "network_strength",
+            "status",
+            "n_spikes",
+            "rate_hz",
+            "cv_isi",
+            "diverged_at_ms",
+            "wall_ms"
+        ]
     );
     assert_eq!(trials.column("trial").unwrap().dtype(), &DataType::UInt32);
     assert_eq!(trials.column("seed").unwrap().dtype(), &DataType::UInt64);
@@ -74,21 +107,46 @@ fn run_writes_three_consistent_tables_with_metadata() {
     // Trial 4 is point 1 (sigma 0, strength 0.1), replicate 1: the last axis varies fastest.
     let strength = trials.column("network_strength").unwrap().f64().unwrap();
     assert_eq!(strength.get(4), Some(0.1));
-    assert_eq!(trials.column("noise_sigma").unwrap().f64().unwrap().get(4), Some(0.0));
+    assert_eq!(
+        trials.column("noise_sigma").unwrap().f64().unwrap().get(4),
+        Some(0.0)
+    );
 
     // spikes.parquet has every spike; n_spikes counts the window [20, 100).
     let t = spikes.column("t_ms").unwrap().f64().unwrap();
-    let in_window = t.iter().flatten().filter(|&t| (20.0..100.0).contains(&t)).count() as u64;
-    let counted: u64 = neurons.column("n_spikes").unwrap().u32().unwrap().iter().flatten().map(u64::from).sum();
+    let in_window = t
+        .iter()
+        .flatten()
+        .filter(|&t| (20.0..100.0).contains(&t))
+        .count() as u64;
+    let counted: u64 = neurons
+        .column("n_spikes")
+        .unwrap()
+        .u32()
+        .unwrap()
+        .iter()
+        .flatten()
+        .map(u64::from)
+        .sum();
     assert_eq!(in_window, counted);
     assert!(counted > 0);
 
     let meta = read_metadata(&out.join("spikes.parquet")).unwrap();
-    let get = |k: &str| meta.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let get = |k: &str| {
+        meta.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
     assert_eq!(get("spikesweep.spec").as_deref(), Some(SMALL));
     assert_eq!(get("spikesweep.schema_version").as_deref(), Some("1"));
-    assert_eq!(get("spikesweep.version").as_deref(), Some(env!("CARGO_PKG_VERSION")));
-    assert_eq!(std::fs::read_to_string(out.join("spec.toml")).unwrap(), SMALL);
+    assert_eq!(
+        get("spikesweep.version").as_deref(),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("spec.toml")).unwrap(),
+        SMALL
+    );
     assert!(!out.join("trials.parquet.tmp").exists());
 }
 
@@ -105,7 +163,10 @@ fn one_thread_and_two_threads_write_identical_tables() {
     run_ok(&spec, &b, &["--threads", "2"]);
     for name in ["trials", "neurons", "spikes"] {
         let (ta, tb) = (without_wall(table(&a, name)), without_wall(table(&b, name)));
-        assert!(ta.equals_missing(&tb), "{name} differs between 1 and 2 threads");
+        assert!(
+            ta.equals_missing(&tb),
+            "{name} differs between 1 and 2 threads"
+        );
     }
 }
 
@@ -124,7 +185,16 @@ fn zero_noise_replicates_are_identical_and_noisy_ones_are_not() {
     let spikes = table(&out, "spikes");
     let times = |trial: u32| -> Vec<f64> {
         let mask = spikes.column("trial").unwrap().u32().unwrap().equal(trial);
-        spikes.filter(&mask).unwrap().column("t_ms").unwrap().f64().unwrap().iter().map(|x| x.expect("no nulls")).collect()
+        spikes
+            .filter(&mask)
+            .unwrap()
+            .column("t_ms")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .iter()
+            .map(|x| x.expect("no nulls"))
+            .collect()
     };
     assert_eq!(times(0), times(1));
     assert_ne!(times(9), times(10));
@@ -144,7 +214,16 @@ fn common_seed_mode_repeats_the_noise_across_points() {
         let spikes = table(&out, "spikes");
         let times = |trial: u32| -> Vec<f64> {
             let mask = spikes.column("trial").unwrap().u32().unwrap().equal(trial);
-            spikes.filter(&mask).unwrap().column("t_ms").unwrap().f64().unwrap().iter().map(|x| x.expect("no nulls")).collect()
+            spikes
+                .filter(&mask)
+                .unwrap()
+                .column("t_ms")
+                .unwrap()
+                .f64()
+                .unwrap()
+                .iter()
+                .map(|x| x.expect("no nulls"))
+                .collect()
         };
         // Trial 0 = (point 0, rep 0), trial 2 = (point 1, rep 0).
         assert_eq!(times(0) == times(2), same, "{mode}");
@@ -164,18 +243,44 @@ fn a_diverging_trial_is_a_row_with_a_status_and_nulls() {
     assert!(stdout.contains("2 trials, 1 diverged"), "{stdout}");
     assert!(stdout.contains("warning: 1 trials diverged"), "{stdout}");
     let trials = table(&out, "trials");
-    let status: Vec<&str> = trials.column("status").unwrap().str().unwrap().iter().map(|x| x.expect("no nulls")).collect();
+    let status: Vec<&str> = trials
+        .column("status")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|x| x.expect("no nulls"))
+        .collect();
     assert_eq!(status, ["ok", "diverged"]);
-    assert_eq!(trials.column("rate_hz").unwrap().f64().unwrap().get(1), None);
-    assert_eq!(trials.column("diverged_at_ms").unwrap().f64().unwrap().get(1), Some(0.01));
+    assert_eq!(
+        trials.column("rate_hz").unwrap().f64().unwrap().get(1),
+        None
+    );
+    assert_eq!(
+        trials
+            .column("diverged_at_ms")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .get(1),
+        Some(0.01)
+    );
     let neurons = table(&out, "neurons");
-    assert_eq!(neurons.height(), 4, "diverged trials keep their neuron rows");
+    assert_eq!(
+        neurons.height(),
+        4,
+        "diverged trials keep their neuron rows"
+    );
     assert_eq!(neurons.column("rate_hz").unwrap().null_count(), 2);
     for name in ["trials", "neurons", "spikes"] {
         let df = table(&out, name);
         for col in df.columns() {
             if let Ok(ca) = col.f64() {
-                assert!(ca.iter().flatten().all(f64::is_finite), "{name}.{} holds a non-finite number", col.name());
+                assert!(
+                    ca.iter().flatten().all(f64::is_finite),
+                    "{name}.{} holds a non-finite number",
+                    col.name()
+                );
             }
         }
     }
@@ -184,12 +289,23 @@ fn a_diverging_trial_is_a_row_with_a_status_and_nulls() {
 #[test]
 fn a_bad_spec_exits_2_names_the_key_and_creates_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let spec = write_spec(tmp.path(), "name = \"bad\"\n[time]\ndt_ms = -0.01\nduration_ms = 10.0\n");
+    let spec = write_spec(
+        tmp.path(),
+        "name = \"bad\"\n[time]\ndt_ms = -0.01\nduration_ms = 10.0\n",
+    );
     let out = tmp.path().join("never");
-    let o = spikesweep(&["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = spikesweep(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(stderr.contains("time.dt_ms = -0.01: must be > 0"), "{stderr}");
+    assert!(
+        stderr.contains("time.dt_ms = -0.01: must be > 0"),
+        "{stderr}"
+    );
     assert!(!out.exists(), "no output directory for a bad spec");
 
     let o = spikesweep(&["run", tmp.path().join("missing.toml").to_str().unwrap()]);
@@ -206,7 +322,12 @@ fn an_existing_run_is_not_overwritten_without_force() {
     let spec = write_spec(tmp.path(), "name = \"again\"\n[time]\nduration_ms = 10.0\n");
     let out = tmp.path().join("out");
     run_ok(&spec, &out, &[]);
-    let o = spikesweep(&["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = spikesweep(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
     run_ok(&spec, &out, &["--force"]);
@@ -223,8 +344,14 @@ fn plan_reports_the_grid_and_writes_nothing() {
         .unwrap();
     assert!(o.status.success());
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("noise.sigma = [0, 3] (2 values)"), "{stdout}");
-    assert!(stdout.contains("network.strength = [0, 0.1, 0.2] (3 values)"), "{stdout}");
+    assert!(
+        stdout.contains("noise.sigma = [0, 3] (2 values)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("network.strength = [0, 0.1, 0.2] (3 values)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("trials      18"), "{stdout}");
     // 18 trials x 2 neurons x 5000 steps.
     assert!(stdout.contains("1.800e5 neuron-steps"), "{stdout}");
@@ -236,6 +363,9 @@ fn help_shows_an_example_for_each_subcommand() {
     for sub in ["run", "plan"] {
         let o = spikesweep(&[sub, "--help"]);
         let text = String::from_utf8_lossy(&o.stdout);
-        assert!(text.contains(&format!("spikesweep {sub} experiments/seed_pair.toml")), "{sub}: {text}");
+        assert!(
+            text.contains(&format!("spikesweep {sub} experiments/seed_pair.toml")),
+            "{sub}: {text}"
+        );
     }
 }

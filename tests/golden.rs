@@ -8,11 +8,16 @@ use spikesweep::spec::{ExperimentSpec, TrialConfig};
 
 fn load(name: &str) -> Value {
     let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("reference data")).expect("valid JSON")
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("reference data"))
+        .expect("valid JSON")
 }
 
 fn floats(v: &Value) -> Vec<f64> {
-    v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number")).collect()
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect()
 }
 
 /// The original question's pair (reference_pair.json), no noise.
@@ -49,7 +54,11 @@ fn pair_error(method: &str, dt_ms: f64) -> f64 {
     for (i, key) in ["neuron1", "neuron2"].iter().enumerate() {
         let want = floats(&reference["spikes_ms"][key]);
         let got = &out.spikes_ms[i];
-        assert_eq!(got.len(), want.len(), "{method} dt={dt_ms} {key}: spike count");
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "{method} dt={dt_ms} {key}: spike count"
+        );
         for (g, w) in got.iter().zip(&want) {
             worst = worst.max((g - w).abs());
         }
@@ -72,15 +81,28 @@ fn exp_midpoint_converges_at_second_order_and_exp_euler_at_first() {
     // Halving dt divides a p-th order method's error by 2^p. On a smooth
     // deterministic run the ratios come out close to 4 and 2; allow a band
     // around each wide enough for the error's higher-order terms.
-    let m = [pair_error("exp-midpoint", 0.04), pair_error("exp-midpoint", 0.02), pair_error("exp-midpoint", 0.01)];
-    let e = [pair_error("exp-euler", 0.004), pair_error("exp-euler", 0.002)];
+    let m = [
+        pair_error("exp-midpoint", 0.04),
+        pair_error("exp-midpoint", 0.02),
+        pair_error("exp-midpoint", 0.01),
+    ];
+    let e = [
+        pair_error("exp-euler", 0.004),
+        pair_error("exp-euler", 0.002),
+    ];
     println!("exp-midpoint errors {m:?}, exp-euler {e:?}");
     for w in m.windows(2) {
         let ratio = w[0] / w[1];
-        assert!((3.0..5.5).contains(&ratio), "exp-midpoint error ratio {ratio} ({m:?})");
+        assert!(
+            (3.0..5.5).contains(&ratio),
+            "exp-midpoint error ratio {ratio} ({m:?})"
+        );
     }
     let ratio = e[0] / e[1];
-    assert!((1.6..2.6).contains(&ratio), "exp-euler error ratio {ratio} ({e:?})");
+    assert!(
+        (1.6..2.6).contains(&ratio),
+        "exp-euler error ratio {ratio} ({e:?})"
+    );
 }
 
 fn single(i_inj: f64) -> TrialConfig {
@@ -104,11 +126,19 @@ fn f_i_curve_steady_period_within_half_a_percent() {
             .expect("reference row");
         let want_hz = row["rate_isi_Hz"].as_f64().unwrap();
         let out = simulate_trial(&single(i_inj), 1);
-        let window: Vec<f64> = out.spikes_ms[0].iter().copied().filter(|&t| (500.0..2000.0).contains(&t)).collect();
+        let window: Vec<f64> = out.spikes_ms[0]
+            .iter()
+            .copied()
+            .filter(|&t| (500.0..2000.0).contains(&t))
+            .collect();
         let mean_isi = (window[window.len() - 1] - window[0]) / (window.len() - 1) as f64;
         let got_hz = 1000.0 / mean_isi;
         let rel = (got_hz - want_hz).abs() / want_hz;
-        assert!(rel < 0.005, "I = {i_inj}: {got_hz} Hz vs {want_hz} Hz ({:.3} %)", rel * 100.0);
+        assert!(
+            rel < 0.005,
+            "I = {i_inj}: {got_hz} Hz vs {want_hz} Hz ({:.3} %)",
+            rel * 100.0
+        );
     }
 }
 
@@ -129,5 +159,9 @@ fn no_sustained_firing_below_the_rheobase_of_repetitive_firing() {
     // appears only at I = 6.26): no spike may fall in [500, 2000).
     let out = simulate_trial(&single(6.0), 1);
     assert_eq!(out.neurons[0].n_spikes, 0, "spikes: {:?}", out.spikes_ms[0]);
-    assert_eq!(out.spikes_ms[0].len(), 2, "two onset spikes, as in the reference");
+    assert_eq!(
+        out.spikes_ms[0].len(),
+        2,
+        "two onset spikes, as in the reference"
+    );
 }

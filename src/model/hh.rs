@@ -115,7 +115,9 @@ pub fn gates_at_rest(v_mv: f64) -> (f64, f64, f64) {
 pub fn ionic_current(p: &HhParams, v_mv: f64, m: f64, h: f64, n: f64) -> f64 {
     let m3 = m * m * m;
     let n2 = n * n;
-    p.g_na * m3 * h * (v_mv - p.e_na_mv) + p.g_k * n2 * n2 * (v_mv - p.e_k_mv) + p.g_l * (v_mv - p.e_l_mv)
+    p.g_na * m3 * h * (v_mv - p.e_na_mv)
+        + p.g_k * n2 * n2 * (v_mv - p.e_k_mv)
+        + p.g_l * (v_mv - p.e_l_mv)
 }
 
 #[cfg(test)]
@@ -141,7 +143,11 @@ mod tests {
         while x < 1e-5 {
             x += 1e-7;
             let y = vtrap(x);
-            assert!(((y - prev) - 0.5e-7).abs() < 1e-12, "x = {x}: step {}", y - prev);
+            assert!(
+                ((y - prev) - 0.5e-7).abs() < 1e-12,
+                "x = {x}: step {}",
+                y - prev
+            );
             prev = y;
         }
     }
@@ -152,7 +158,14 @@ mod tests {
         let mut v = -10_000.0;
         while v <= 10_000.0 {
             let r = gate_rates(v);
-            for (name, x) in [("a_m", r.a_m), ("b_m", r.b_m), ("a_h", r.a_h), ("b_h", r.b_h), ("a_n", r.a_n), ("b_n", r.b_n)] {
+            for (name, x) in [
+                ("a_m", r.a_m),
+                ("b_m", r.b_m),
+                ("a_h", r.a_h),
+                ("b_h", r.b_h),
+                ("a_n", r.a_n),
+                ("b_n", r.b_n),
+            ] {
                 assert!(x.is_finite() && x >= 0.0, "{name}({v}) = {x}");
             }
             v += 0.37;
