@@ -33,10 +33,8 @@ pub enum Method {
 
 impl Method {
     /// Every method with its spec name, the default first.
-    pub const ALL: [(&'static str, Method); 2] = [
-        ("exp-midpoint", Method::ExpMidpoint),
-        ("exp-euler", Method::ExpEuler),
-    ];
+    pub const ALL: [(&'static str, Method); 2] =
+        [("exp-midpoint", Method::ExpMidpoint), ("exp-euler", Method::ExpEuler)];
 
     /// The name used in specs.
     pub fn name(self) -> &'static str {
@@ -49,10 +47,7 @@ impl Method {
 
     /// Looks a method up by its spec name.
     pub fn from_name(name: &str) -> Option<Method> {
-        Method::ALL
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, m)| *m)
+        Method::ALL.iter().find(|(n, _)| *n == name).map(|(_, m)| *m)
     }
 }
 
@@ -154,14 +149,7 @@ fn dv_dt(net: &Network, i: usize, v: f64, m: f64, h: f64, n: f64, drive: f64) ->
 /// the blow-up of the code this replaces.
 // Structure of arrays: one index walks v, m, h, n, s and the noise together.
 #[allow(clippy::needless_range_loop)]
-pub fn step(
-    net: &Network,
-    method: Method,
-    dt_ms: f64,
-    st: &mut State,
-    noise_dv: &[f64],
-    ws: &mut Workspace,
-) {
+pub fn step(net: &Network, method: Method, dt_ms: f64, st: &mut State, noise_dv: &[f64], ws: &mut Workspace) {
     let n = st.v_mv.len();
     let beta_s = net.synapse.beta_per_ms;
     match method {
@@ -338,11 +326,7 @@ mod tests {
         }
         let tau = hh.c_m / hh.g_l;
         let exact = hh.e_l_mv + 10.0 * (-20.0 / tau).exp();
-        assert!(
-            (st.v_mv[0] - exact).abs() < 1e-6,
-            "{} vs {exact}",
-            st.v_mv[0]
-        );
+        assert!((st.v_mv[0] - exact).abs() < 1e-6, "{} vs {exact}", st.v_mv[0]);
     }
 
     #[test]

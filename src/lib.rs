@@ -11,5 +11,6 @@ pub mod model;
 pub mod observe;
 pub mod output;
 pub mod plan;
+pub mod plot;
 pub mod run;
 pub mod spec;

@@ -5,7 +5,8 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use spikesweep::output;
 use spikesweep::plan::Plan;
-use spikesweep::run::{run_ensemble, Status};
+use spikesweep::plot::{parse_size, plot_summary, plot_trace};
+use spikesweep::run::{run_ensemble, trace_trial, Status};
 use spikesweep::spec::ExperimentSpec;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -55,6 +56,67 @@ enum Command {
         /// Experiment spec (TOML)
         spec: PathBuf,
     },
+    /// Rebuild summary.parquet of a run directory from its trials.parquet
+    #[command(after_help = "Example:\n  spikesweep summarize results/seed_pair")]
+    Summarize {
+        /// Run directory holding trials.parquet
+        dir: PathBuf,
+    },
+    /// Re-simulate one trial exactly as the ensemble did and record its state
+    #[command(
+        after_help = "Examples:\n  spikesweep trace experiments/seed_pair.toml --trial 37\n      writes results/seed_pair/trace_37.parquet (t_ms, neuron, v_mv, m, h, n, s)\n      and trace_37.spikes.parquet (the trial's spikes, equal to its rows in spikes.parquet)\n  spikesweep trace experiments/seed_pair.toml --trial 0 --every 10 --out /tmp/t0.parquet"
+    )]
+    Trace {
+        /// Experiment spec (TOML)
+        spec: PathBuf,
+        /// Trial id (the `trial` column of trials.parquet)
+        #[arg(long)]
+        trial: u32,
+        /// Record every K-th step (1 = every step)
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        every: u64,
+        /// Output file [default: results/<name>/trace_<ID>.parquet]
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Plot a measure's replicate mean (with sem error bars) against a swept key
+    #[command(
+        after_help = "Examples:\n  spikesweep plot results/seed_pair --x noise.sigma --y kuramoto_r --by network.strength\n  spikesweep plot results/seed_pair --x noise.sigma --y rate_hz --by network.strength --out rate.svg\n\nMeasures (--y): rate_hz, cv_isi, chi, kuramoto_r, spike_sync."
+    )]
+    Plot {
+        /// Run directory holding summary.parquet
+        dir: PathBuf,
+        /// Swept key on the x axis, e.g. noise.sigma
+        #[arg(long)]
+        x: String,
+        /// Measure on the y axis
+        #[arg(long)]
+        y: String,
+        /// Swept key giving one line per value, e.g. network.strength
+        #[arg(long)]
+        by: Option<String>,
+        /// Output image, .png or .svg [default: DIR/<y>_vs_<x>.png]
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Image size in pixels
+        #[arg(long, default_value = "900x600")]
+        size: String,
+    },
+    /// Plot the voltage traces of a trace file with their spikes marked
+    #[command(
+        name = "plot-trace",
+        after_help = "Example:\n  spikesweep plot-trace results/seed_pair/trace_37.parquet\n      writes results/seed_pair/trace_37.png"
+    )]
+    PlotTrace {
+        /// Trace file written by `spikesweep trace`
+        file: PathBuf,
+        /// Output image, .png or .svg [default: FILE with .png]
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Image size in pixels
+        #[arg(long, default_value = "1200x500")]
+        size: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -68,6 +130,32 @@ fn main() -> ExitCode {
             force,
         } => cmd_run(&spec, out, threads, quiet, force),
         Command::Plan { spec } => cmd_plan(&spec),
+        Command::Summarize { dir } => output::summarize_dir(&dir).map(|p| println!("wrote {}", p.display())),
+        Command::Trace {
+            spec,
+            trial,
+            every,
+            out,
+        } => cmd_trace(&spec, trial, every, out),
+        Command::Plot {
+            dir,
+            x,
+            y,
+            by,
+            out,
+            size,
+        } => {
+            let out = out.unwrap_or_else(|| dir.join(format!("{y}_vs_{}.png", x.replace('.', "_"))));
+            parse_size(&size)
+                .and_then(|size| plot_summary(&dir, &x, &y, by.as_deref(), &out, size))
+                .map(|()| println!("wrote {}", out.display()))
+        }
+        Command::PlotTrace { file, out, size } => {
+            let out = out.unwrap_or_else(|| file.with_extension("png"));
+            parse_size(&size)
+                .and_then(|size| plot_trace(&file, &out, size))
+                .map(|()| println!("wrote {}", out.display()))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -79,8 +167,7 @@ fn main() -> ExitCode {
 }
 
 fn load_plan(path: &Path) -> Result<Plan, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read spec {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read spec {}: {e}", path.display()))?;
     let spec = ExperimentSpec::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     Plan::new(spec).map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -109,24 +196,46 @@ fn cmd_plan(path: &Path) -> Result<(), String> {
         spec.replicates, spec.seed, spec.seed_mode
     );
     println!("trials      {}", plan.n_trials());
-    println!(
-        "work        {:.3e} neuron-steps",
-        plan.neuron_steps() as f64
-    );
-    println!(
-        "output      results/{}/ (default of `spikesweep run`)",
-        spec.name
-    );
+    println!("work        {:.3e} neuron-steps", plan.neuron_steps() as f64);
+    println!("output      results/{}/ (default of `spikesweep run`)", spec.name);
     Ok(())
 }
 
-fn cmd_run(
-    path: &Path,
-    out: Option<PathBuf>,
-    threads: usize,
-    quiet: bool,
-    force: bool,
-) -> Result<(), String> {
+fn cmd_trace(path: &Path, id: u32, every: u64, out: Option<PathBuf>) -> Result<(), String> {
+    let plan = load_plan(path)?;
+    if id >= plan.n_trials() {
+        return Err(format!(
+            "--trial {id}: this spec has trials 0 to {}",
+            plan.n_trials() - 1
+        ));
+    }
+    let trial = plan.trial(id);
+    let cfg = &plan.points[trial.point as usize].config;
+    let out = out.unwrap_or_else(|| {
+        Path::new("results")
+            .join(&plan.spec.name)
+            .join(format!("trace_{id}.parquet"))
+    });
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    let (outcome, trace) = trace_trial(cfg, trial.seed, every);
+    let paths = output::write_trace(&out, &plan.spec.text, id, &outcome, trace).map_err(|e| e.to_string())?;
+    println!(
+        "trial {id} (point {}, replicate {}, seed {}): {}, {} spikes",
+        trial.point,
+        trial.replicate,
+        trial.seed,
+        outcome.status.name(),
+        outcome.spikes_ms.iter().map(Vec::len).sum::<usize>()
+    );
+    for p in paths {
+        println!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
+fn cmd_run(path: &Path, out: Option<PathBuf>, threads: usize, quiet: bool, force: bool) -> Result<(), String> {
     let plan = load_plan(path)?;
     let dir = out.unwrap_or_else(|| Path::new("results").join(&plan.spec.name));
     output::prepare_dir(&dir, force).map_err(|e| e.to_string())?;
@@ -135,8 +244,7 @@ fn cmd_run(
     let bar = if quiet || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
     } else {
-        let bar =
-            ProgressBar::with_draw_target(Some(n_trials as u64), ProgressDrawTarget::stderr());
+        let bar = ProgressBar::with_draw_target(Some(n_trials as u64), ProgressDrawTarget::stderr());
         bar.set_style(
             ProgressStyle::with_template(
                 "{bar:40.cyan/blue} {pos}/{len} trials  {per_sec}  elapsed {elapsed}  ETA {eta}",
@@ -147,8 +255,8 @@ fn cmd_run(
     };
     let ids: Vec<u32> = (0..n_trials).collect();
     let start = Instant::now();
-    let results = run_ensemble(&plan, &ids, threads, &|_| bar.inc(1))
-        .map_err(|e| format!("cannot start worker threads: {e}"))?;
+    let results =
+        run_ensemble(&plan, &ids, threads, &|_| bar.inc(1)).map_err(|e| format!("cannot start worker threads: {e}"))?;
     let sim_s = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
 
@@ -159,9 +267,7 @@ fn cmd_run(
         .filter(|r| matches!(r.outcome.status, Status::Diverged { .. }))
         .count();
     let threads_used = if threads == 0 {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     } else {
         threads
     };

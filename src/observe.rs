@@ -1,6 +1,8 @@
 //! Push-based reducers of a trial: they see each step once and keep
 //! O(neurons + spikes) memory, never the voltage trace.
 
+pub mod sync;
+
 /// Upward threshold crossings with hysteresis (DESIGN.md §3).
 ///
 /// A spike is the first step where V goes from below `threshold_mv` to at or
@@ -28,14 +30,7 @@ impl SpikeDetector {
     /// Sees neuron `i` move from `v_prev` at `t_prev_ms` to `v_new` one step
     /// of `dt_ms` later; returns the spike time if it crossed.
     #[inline]
-    pub fn push(
-        &mut self,
-        i: usize,
-        t_prev_ms: f64,
-        dt_ms: f64,
-        v_prev: f64,
-        v_new: f64,
-    ) -> Option<f64> {
+    pub fn push(&mut self, i: usize, t_prev_ms: f64, dt_ms: f64, v_prev: f64, v_new: f64) -> Option<f64> {
         if self.armed[i] {
             if v_new >= self.threshold_mv && v_prev < self.threshold_mv {
                 self.armed[i] = false;
@@ -60,31 +55,33 @@ pub struct TrainStats {
     /// window: population sd / mean (ddof = 0, as `scipy.stats.variation` and
     /// Elephant's `cv`). `None` below 3 spikes (fewer than 2 intervals).
     pub cv_isi: Option<f64>,
+    /// Mean interspike interval inside the window (ms); `None` below 2 spikes.
+    pub mean_isi_ms: Option<f64>,
+}
+
+/// The spikes of a sorted train that fall in `[t0_ms, t1_ms)`.
+pub fn in_window(spikes_ms: &[f64], t0_ms: f64, t1_ms: f64) -> &[f64] {
+    let lo = spikes_ms.partition_point(|&t| t < t0_ms);
+    let hi = spikes_ms.partition_point(|&t| t < t1_ms).max(lo);
+    &spikes_ms[lo..hi]
 }
 
 /// Statistics of the sorted spike times `spikes_ms` over `[t0_ms, t1_ms)`.
 pub fn train_stats(spikes_ms: &[f64], t0_ms: f64, t1_ms: f64) -> TrainStats {
-    let lo = spikes_ms.partition_point(|&t| t < t0_ms);
-    let hi = spikes_ms.partition_point(|&t| t < t1_ms);
-    let window = &spikes_ms[lo..hi.max(lo)];
+    let window = in_window(spikes_ms, t0_ms, t1_ms);
     let n_spikes = window.len() as u32;
     let rate_hz = n_spikes as f64 / ((t1_ms - t0_ms) / 1000.0);
-    let cv_isi = if window.len() >= 3 {
-        let k = (window.len() - 1) as f64;
-        let mean = (window[window.len() - 1] - window[0]) / k;
-        let var = window
-            .windows(2)
-            .map(|w| (w[1] - w[0] - mean).powi(2))
-            .sum::<f64>()
-            / k;
-        Some(var.sqrt() / mean)
-    } else {
-        None
-    };
+    let intervals = window.len().saturating_sub(1);
+    let mean_isi_ms = (intervals >= 1).then(|| (window[intervals] - window[0]) / intervals as f64);
+    let cv_isi = mean_isi_ms.filter(|_| intervals >= 2).map(|mean| {
+        let var = window.windows(2).map(|w| (w[1] - w[0] - mean).powi(2)).sum::<f64>() / intervals as f64;
+        var.sqrt() / mean
+    });
     TrainStats {
         n_spikes,
         rate_hz,
         cv_isi,
+        mean_isi_ms,
     }
 }
 
@@ -133,6 +130,7 @@ mod tests {
         assert_eq!(s.n_spikes, 50);
         assert!((s.rate_hz - 100.0).abs() < 1e-12);
         assert!(s.cv_isi.unwrap().abs() < 1e-12);
+        assert!((s.mean_isi_ms.unwrap() - 10.0).abs() < 1e-12);
     }
 
     #[test]
@@ -142,6 +140,8 @@ mod tests {
         assert!((s.cv_isi.unwrap() - 0.5).abs() < 1e-15);
         // Two spikes give one interval: no CV.
         assert_eq!(train_stats(&[0.0, 1.0], 0.0, 10.0).cv_isi, None);
+        assert_eq!(train_stats(&[0.0, 1.0], 0.0, 10.0).mean_isi_ms, Some(1.0));
+        assert_eq!(train_stats(&[5.0], 0.0, 10.0).mean_isi_ms, None);
         assert_eq!(train_stats(&[], 0.0, 10.0).n_spikes, 0);
     }
 

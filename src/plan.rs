@@ -42,19 +42,13 @@ pub struct Plan {
 impl Plan {
     /// Expands the grid and validates every point.
     pub fn new(spec: ExperimentSpec) -> Result<Plan, SpecError> {
-        let points = grid(
-            &spec
-                .axes
-                .iter()
-                .map(|a| a.values.as_slice())
-                .collect::<Vec<_>>(),
-        )
-        .into_iter()
-        .map(|values| {
-            let config = spec.resolve(&values)?;
-            Ok(Point { values, config })
-        })
-        .collect::<Result<Vec<_>, SpecError>>()?;
+        let points = grid(&spec.axes.iter().map(|a| a.values.as_slice()).collect::<Vec<_>>())
+            .into_iter()
+            .map(|values| {
+                let config = spec.resolve(&values)?;
+                Ok(Point { values, config })
+            })
+            .collect::<Result<Vec<_>, SpecError>>()?;
         Ok(Plan { spec, points })
     }
 

@@ -2,6 +2,7 @@
 //! rayon. Nothing here prints; progress goes through a callback.
 
 use crate::integrate::{step, State, WhiteNoise, Workspace};
+use crate::observe::sync::{kuramoto_r, spike_sync, ChiAccumulator};
 use crate::observe::{train_stats, SpikeDetector, TrainStats};
 use crate::plan::{Plan, Trial};
 use crate::spec::TrialConfig;
@@ -44,6 +45,21 @@ pub struct TrialOutcome {
     pub spikes_ms: Vec<Vec<f64>>,
     /// Per-neuron statistics over the analysis window; empty when diverged.
     pub neurons: Vec<TrainStats>,
+    /// Population synchrony over the analysis window (all `None` when
+    /// diverged).
+    pub sync: Synchrony,
+}
+
+/// Synchrony measures of one trial over its analysis window; `None` where a
+/// measure is undefined (see each function's documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Synchrony {
+    /// Golomb-Rinzel chi ([`ChiAccumulator`]).
+    pub chi: Option<f64>,
+    /// Time-averaged Kuramoto order parameter from spike phases ([`kuramoto_r`]).
+    pub kuramoto_r: Option<f64>,
+    /// Multivariate SPIKE-synchronization ([`spike_sync`]).
+    pub spike_sync: Option<f64>,
 }
 
 /// One trial's outcome with its identity and cost.
@@ -56,16 +72,17 @@ pub struct TrialResult {
 
 /// Simulates one trial. Depends on nothing but its arguments.
 pub fn simulate_trial(cfg: &TrialConfig, seed: u64) -> TrialOutcome {
-    simulate_trial_observed(cfg, seed, |_, _| {})
+    simulate_trial_observed(cfg, seed, |_, _, _| {})
 }
 
-/// [`simulate_trial`], also handing the state after every step (and its
-/// time in ms) to `observe`: the hook for traces. The ensemble passes a
-/// no-op closure, which compiles away.
+/// [`simulate_trial`], also handing the state after every step to
+/// `observe(step, t_ms, state)` (step 0 is the initial state): the hook for
+/// traces. The ensemble passes a no-op closure, which compiles away, so a
+/// traced trial is computed by the very same code as in the ensemble.
 pub fn simulate_trial_observed(
     cfg: &TrialConfig,
     seed: u64,
-    mut observe: impl FnMut(f64, &State),
+    mut observe: impl FnMut(u64, f64, &State),
 ) -> TrialOutcome {
     let net = &cfg.network;
     let n = net.n();
@@ -78,7 +95,13 @@ pub fn simulate_trial_observed(
     let mut v_prev = vec![0.0; n];
     let mut detector = SpikeDetector::new(cfg.threshold_mv, cfg.rearm_mv, &cfg.v0_mv);
     let mut spikes_ms: Vec<Vec<f64>> = vec![Vec::new(); n];
-    observe(0.0, &state);
+    let mut chi = ChiAccumulator::new(n);
+    // Samples at t = k dt enter chi when transient_ms <= t < duration_ms.
+    let first_sample = (cfg.transient_ms / dt - 1e-9).ceil().max(0.0) as u64;
+    if first_sample == 0 {
+        chi.push(&state.v_mv);
+    }
+    observe(0, 0.0, &state);
     for k in 0..cfg.n_steps {
         noise.draw(&mut rng, &mut noise_dv);
         v_prev.copy_from_slice(&state.v_mv);
@@ -101,19 +124,66 @@ pub fn simulate_trial_observed(
                 },
                 spikes_ms: vec![],
                 neurons: vec![],
+                sync: Synchrony::default(),
             };
         }
-        observe((k + 1) as f64 * dt, &state);
+        if k + 1 >= first_sample && k + 1 < cfg.n_steps {
+            chi.push(&state.v_mv);
+        }
+        observe(k + 1, (k + 1) as f64 * dt, &state);
     }
-    let neurons = spikes_ms
-        .iter()
-        .map(|s| train_stats(s, cfg.transient_ms, cfg.duration_ms))
-        .collect();
+    let (t0, t1) = (cfg.transient_ms, cfg.duration_ms);
+    let neurons = spikes_ms.iter().map(|s| train_stats(s, t0, t1)).collect();
+    let trains: Vec<&[f64]> = spikes_ms.iter().map(Vec::as_slice).collect();
+    // Synchrony of a single neuron is meaningless: every measure is null.
+    let sync = if n >= 2 {
+        Synchrony {
+            chi: chi.chi(),
+            kuramoto_r: kuramoto_r(&trains, t0, t1, dt),
+            spike_sync: spike_sync(&trains, t0, t1),
+        }
+    } else {
+        Synchrony::default()
+    };
     TrialOutcome {
         status: Status::Ok,
         spikes_ms,
         neurons,
+        sync,
     }
+}
+
+/// Samples of one trial's state in long format: one row per (sample, neuron).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Trace {
+    pub t_ms: Vec<f64>,
+    pub neuron: Vec<u32>,
+    pub v_mv: Vec<f64>,
+    pub m: Vec<f64>,
+    pub h: Vec<f64>,
+    pub n: Vec<f64>,
+    pub s: Vec<f64>,
+}
+
+/// Re-simulates one trial exactly as the ensemble does (same code, same
+/// seed), recording the state every `every` steps (step 0 included). A
+/// diverged trial's trace stops at the last finite sample before divergence.
+pub fn trace_trial(cfg: &TrialConfig, seed: u64, every: u64) -> (TrialOutcome, Trace) {
+    let mut trace = Trace::default();
+    let outcome = simulate_trial_observed(cfg, seed, |step, t_ms, st| {
+        if step % every == 0 {
+            for i in 0..st.v_mv.len() {
+                trace.t_ms.push(t_ms);
+                trace.neuron.push(i as u32);
+                trace.v_mv.push(st.v_mv[i]);
+                trace.m.push(st.m[i]);
+                trace.h.push(st.h[i]);
+                trace.n.push(st.n[i]);
+                trace.s.push(st.s[i]);
+            }
+        }
+    });
+    (outcome, trace)
 }
 
 /// Runs the given trials of `plan` on `threads` threads (0 = one per core)
@@ -125,9 +195,7 @@ pub fn run_ensemble(
     threads: usize,
     on_done: &(dyn Fn(&TrialResult) + Sync),
 ) -> Result<Vec<TrialResult>, rayon::ThreadPoolBuildError> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     Ok(pool.install(|| {
         ids.par_iter()
             // Trials are milliseconds to seconds each: one per task keeps
@@ -155,9 +223,24 @@ mod tests {
     use crate::spec::ExperimentSpec;
 
     fn config(extra: &str) -> TrialConfig {
-        let text =
-            format!("name = \"t\"\n[time]\nduration_ms = 200.0\ntransient_ms = 50.0\n{extra}");
+        let text = format!("name = \"t\"\n[time]\nduration_ms = 200.0\ntransient_ms = 50.0\n{extra}");
         ExperimentSpec::parse(&text).unwrap().resolve(&[]).unwrap()
+    }
+
+    #[test]
+    fn a_traced_trial_is_the_ensemble_trial() {
+        let cfg = config("[network]\nn = 3\nstrength = 0.1\n[noise]\nsigma = 2.0\nshared = 0.3\n");
+        let (outcome, trace) = trace_trial(&cfg, 42, 10);
+        assert_eq!(outcome, simulate_trial(&cfg, 42), "bit for bit");
+        // 200 ms / 0.01 ms = 20 000 steps; every 10th plus step 0, 3 neurons.
+        assert_eq!(trace.t_ms.len(), 2001 * 3);
+        assert_eq!(trace.t_ms[3], 0.1);
+        assert!(trace
+            .m
+            .iter()
+            .chain(&trace.h)
+            .chain(&trace.n)
+            .all(|x| (0.0..=1.0).contains(x)));
     }
 
     #[test]
@@ -197,11 +280,7 @@ mod tests {
             ..config("")
         };
         let out = simulate_trial(&cfg, 1);
-        assert!(
-            matches!(out.status, Status::Diverged { .. }),
-            "{:?}",
-            out.status
-        );
+        assert!(matches!(out.status, Status::Diverged { .. }), "{:?}", out.status);
     }
 
     #[test]

@@ -48,10 +48,7 @@ impl SpecError {
     fn with_context(self, ctx: String) -> SpecError {
         match self {
             SpecError::Key {
-                key,
-                value,
-                message,
-                ..
+                key, value, message, ..
             } => SpecError::Key {
                 context: ctx,
                 key,
@@ -212,6 +209,22 @@ struct RawSpikes {
     rearm_mv: Option<f64>,
 }
 
+/// Units of a numeric spec key, for axis labels (`None`: dimensionless).
+pub fn units(key: &str) -> Option<&'static str> {
+    let field = key.rsplit('.').next().unwrap_or(key);
+    match field {
+        "i_inj" => Some("uA/cm^2"),
+        "g_na" | "g_k" | "g_l" => Some("mS/cm^2"),
+        "c_m" => Some("uF/cm^2"),
+        "sigma" => Some("uA/cm^2 ms^0.5"),
+        "n" => Some("neurons"),
+        f if f.ends_with("_per_ms") => Some("1/ms"),
+        f if f.ends_with("_mv") => Some("mV"),
+        f if f.ends_with("_ms") => Some("ms"),
+        _ => None,
+    }
+}
+
 /// Sections whose numeric keys may be swept.
 const SWEEPABLE_SECTIONS: [&str; 6] = ["time", "neuron", "network", "synapse", "noise", "spikes"];
 
@@ -231,9 +244,7 @@ impl ExperimentSpec {
         let raw: RawSpec = deserialize(&parsed)?;
         let name = raw.name.trim().to_string();
         if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
             || name.starts_with('.')
         {
             return Err(SpecError::key(
@@ -244,11 +255,7 @@ impl ExperimentSpec {
         }
         let replicates = raw.replicates.unwrap_or(1);
         if replicates == 0 {
-            return Err(SpecError::key(
-                "replicates",
-                Some("0".into()),
-                "must be >= 1",
-            ));
+            return Err(SpecError::key("replicates", Some("0".into()), "must be >= 1"));
         }
         let seed_mode = match raw.seed_mode.as_deref() {
             None | Some("independent") => SeedMode::Independent,
@@ -283,11 +290,7 @@ impl ExperimentSpec {
         };
         let first: Vec<f64> = spec.axes.iter().map(|a| a.values[0]).collect();
         spec.resolve(&first)?;
-        let points = spec
-            .axes
-            .iter()
-            .map(|a| a.values.len() as u64)
-            .product::<u64>();
+        let points = spec.axes.iter().map(|a| a.values.len() as u64).product::<u64>();
         if points.saturating_mul(replicates as u64) > u32::MAX as u64 {
             return Err(SpecError::key(
                 "sweep",
@@ -310,9 +313,7 @@ impl ExperimentSpec {
         let mut table = self.parsed.clone();
         for (axis, &x) in self.axes.iter().zip(values) {
             let (section, field) = axis.key.split_once('.').expect("checked in parse_axes");
-            let sec = table
-                .entry(section)
-                .or_insert_with(|| Value::Table(Table::new()));
+            let sec = table.entry(section).or_insert_with(|| Value::Table(Table::new()));
             let Value::Table(sec) = sec else {
                 return Err(SpecError::key(section, None, "must be a table"));
             };
@@ -348,15 +349,7 @@ fn deserialize<T: for<'de> Deserialize<'de>>(table: &Table) -> Result<T, SpecErr
         let inner = e.into_inner().to_string();
         // toml's messages can carry a trailing newline; keep one line.
         let message = inner.trim().replace('\n', " ");
-        SpecError::key(
-            if path == "." {
-                "spec".to_string()
-            } else {
-                path
-            },
-            None,
-            message,
-        )
+        SpecError::key(if path == "." { "spec".to_string() } else { path }, None, message)
     })
 }
 
@@ -417,7 +410,9 @@ fn axis_values(path: &str, spec: &Value) -> Result<Vec<f64>, SpecError> {
                 "linspace" => linspace(start, stop, n),
                 "logspace" => {
                     if !(start > 0.0 && stop > 0.0) {
-                        return Err(bad("logspace needs start > 0 and stop > 0 (it takes values, not exponents)"));
+                        return Err(bad(
+                            "logspace needs start > 0 and stop > 0 (it takes values, not exponents)",
+                        ));
                     }
                     logspace(start, stop, n)
                 }
@@ -451,13 +446,7 @@ pub fn linspace(start: f64, stop: f64, n: usize) -> Vec<f64> {
     let step = (stop - start) / (n - 1) as f64;
     // The end point is set exactly rather than accumulated.
     (0..n)
-        .map(|k| {
-            if k == n - 1 {
-                stop
-            } else {
-                start + step * k as f64
-            }
-        })
+        .map(|k| if k == n - 1 { stop } else { start + step * k as f64 })
         .collect()
 }
 
@@ -507,17 +496,13 @@ fn per_neuron(key: &str, v: Option<&Value>, default: f64, n: usize) -> Result<Ve
         return Ok(vec![default; n]);
     };
     let values = match v {
-        Value::Array(items) => items
-            .iter()
-            .map(number)
-            .collect::<Option<Vec<f64>>>()
-            .ok_or_else(|| {
-                SpecError::key(
-                    key,
-                    Some(v.to_string()),
-                    "must be a number or a list of numbers, one per neuron",
-                )
-            })?,
+        Value::Array(items) => items.iter().map(number).collect::<Option<Vec<f64>>>().ok_or_else(|| {
+            SpecError::key(
+                key,
+                Some(v.to_string()),
+                "must be a number or a list of numbers, one per neuron",
+            )
+        })?,
         _ => vec![
             number(v).ok_or_else(|| SpecError::key(
                 key,
@@ -531,7 +516,10 @@ fn per_neuron(key: &str, v: Option<&Value>, default: f64, n: usize) -> Result<Ve
         return Err(SpecError::key(
             key,
             Some(v.to_string()),
-            format!("has {} values but network.n = {n}: give one per neuron, or a single number for all", values.len()),
+            format!(
+                "has {} values but network.n = {n}: give one per neuron, or a single number for all",
+                values.len()
+            ),
         ));
     }
     for x in &values {
@@ -541,7 +529,8 @@ fn per_neuron(key: &str, v: Option<&Value>, default: f64, n: usize) -> Result<Ve
 }
 
 fn parse_topology(v: Option<&Value>, n: usize) -> Result<Topology, SpecError> {
-    const ALLOWED: &str = "must be \"all-to-all\", \"ring\", \"none\" or { matrix = [[...], ...] } (row i = inputs of neuron i)";
+    const ALLOWED: &str =
+        "must be \"all-to-all\", \"ring\", \"none\" or { matrix = [[...], ...] } (row i = inputs of neuron i)";
     let Some(v) = v else {
         return Ok(Topology::AllToAll);
     };
@@ -550,19 +539,11 @@ fn parse_topology(v: Option<&Value>, n: usize) -> Result<Topology, SpecError> {
             "all-to-all" => Ok(Topology::AllToAll),
             "ring" => Ok(Topology::Ring),
             "none" => Ok(Topology::None),
-            _ => Err(SpecError::key(
-                "network.topology",
-                Some(format!("{s:?}")),
-                ALLOWED,
-            )),
+            _ => Err(SpecError::key("network.topology", Some(format!("{s:?}")), ALLOWED)),
         },
         Value::Table(t) => {
             let (Some(Value::Array(rows)), 1) = (t.get("matrix"), t.len()) else {
-                return Err(SpecError::key(
-                    "network.topology",
-                    Some(v.to_string()),
-                    ALLOWED,
-                ));
+                return Err(SpecError::key("network.topology", Some(v.to_string()), ALLOWED));
             };
             let key = "network.topology.matrix";
             let mut matrix = Vec::with_capacity(rows.len());
@@ -571,13 +552,7 @@ fn parse_topology(v: Option<&Value>, n: usize) -> Result<Topology, SpecError> {
                     Value::Array(r) => r.iter().map(number).collect::<Option<Vec<f64>>>(),
                     _ => None,
                 }
-                .ok_or_else(|| {
-                    SpecError::key(
-                        key,
-                        Some(row.to_string()),
-                        "every row must be a list of numbers",
-                    )
-                })?;
+                .ok_or_else(|| SpecError::key(key, Some(row.to_string()), "every row must be a list of numbers"))?;
                 for x in &row {
                     check(
                         key,
@@ -589,19 +564,11 @@ fn parse_topology(v: Option<&Value>, n: usize) -> Result<Topology, SpecError> {
                 matrix.push(row);
             }
             if matrix.len() != n || matrix.iter().any(|r| r.len() != n) {
-                return Err(SpecError::key(
-                    key,
-                    None,
-                    format!("must be n x n with network.n = {n}"),
-                ));
+                return Err(SpecError::key(key, None, format!("must be n x n with network.n = {n}")));
             }
             Ok(Topology::Matrix(matrix))
         }
-        _ => Err(SpecError::key(
-            "network.topology",
-            Some(v.to_string()),
-            ALLOWED,
-        )),
+        _ => Err(SpecError::key("network.topology", Some(v.to_string()), ALLOWED)),
     }
 }
 
@@ -629,9 +596,7 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
         return Err(SpecError::key(
             "time.duration_ms",
             Some(duration_ms.to_string()),
-            format!(
-                "must be a whole number of steps of time.dt_ms = {dt_ms} (it is {steps} steps)"
-            ),
+            format!("must be a whole number of steps of time.dt_ms = {dt_ms} (it is {steps} steps)"),
         ));
     }
 
@@ -696,14 +661,8 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
     let synapse = KineticSynapse {
         v_rev_mv: finite("synapse.v_rev_mv", s.v_rev_mv.unwrap_or(ds.v_rev_mv))?,
         w: positive("synapse.w", s.w.unwrap_or(ds.w))?,
-        alpha_per_ms: non_negative(
-            "synapse.alpha_per_ms",
-            s.alpha_per_ms.unwrap_or(ds.alpha_per_ms),
-        )?,
-        beta_per_ms: positive(
-            "synapse.beta_per_ms",
-            s.beta_per_ms.unwrap_or(ds.beta_per_ms),
-        )?,
+        alpha_per_ms: non_negative("synapse.alpha_per_ms", s.alpha_per_ms.unwrap_or(ds.alpha_per_ms))?,
+        beta_per_ms: positive("synapse.beta_per_ms", s.beta_per_ms.unwrap_or(ds.beta_per_ms))?,
         v_half_mv: finite("synapse.v_half_mv", s.v_half_mv.unwrap_or(ds.v_half_mv))?,
         k_mv: positive("synapse.k_mv", s.k_mv.unwrap_or(ds.k_mv))?,
     };
@@ -717,10 +676,7 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
         "must be between 0 and 1",
     )?;
 
-    let threshold_mv = finite(
-        "spikes.threshold_mv",
-        raw.spikes.threshold_mv.unwrap_or(0.0),
-    )?;
+    let threshold_mv = finite("spikes.threshold_mv", raw.spikes.threshold_mv.unwrap_or(0.0))?;
     let rearm_mv = raw.spikes.rearm_mv.unwrap_or(-20.0);
     check(
         "spikes.rearm_mv",
@@ -825,10 +781,7 @@ mod tests {
         assert_eq!(spec.axes[1].values, vec![0.1, 0.0]);
         let g = &spec.axes[2].values;
         assert_eq!(g[0], 1.0);
-        assert!(
-            (g[1] - 10.0).abs() < 1e-12,
-            "geometric, not exponents: {g:?}"
-        );
+        assert!((g[1] - 10.0).abs() < 1e-12, "geometric, not exponents: {g:?}");
         assert_eq!(g[2], 100.0);
         assert_eq!(spec.n_points(), 30);
         assert_eq!(spec.axes[1].column(), "network_strength");
@@ -836,24 +789,17 @@ mod tests {
 
     #[test]
     fn swept_values_pass_the_same_validation_as_written_ones() {
-        let e = err(
-            "name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigma\" = [-1.0, 1.0]\n",
-        );
-        assert_eq!(
-            e,
-            "at sweep point noise.sigma = -1: noise.sigma = -1: must be >= 0"
-        );
+        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigma\" = [-1.0, 1.0]\n");
+        assert_eq!(e, "at sweep point noise.sigma = -1: noise.sigma = -1: must be >= 0");
         let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigm\" = [1.0]\n");
         assert!(
             e.starts_with("at sweep point noise.sigm = 1: noise.sigm: unknown field `sigm`"),
             "{e}"
         );
         let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\nseed = [1, 2]\n");
-        assert!(
-            e.starts_with("sweep.\"seed\": a swept key is \"section.key\""),
-            "{e}"
-        );
-        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigma\" = { logspace = [0.0, 1.0, 3] }\n");
+        assert!(e.starts_with("sweep.\"seed\": a swept key is \"section.key\""), "{e}");
+        let e =
+            err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigma\" = { logspace = [0.0, 1.0, 3] }\n");
         assert!(e.contains("logspace needs start > 0"), "{e}");
         let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigma\" = []\n");
         assert!(e.contains("needs at least one value"), "{e}");
@@ -861,10 +807,8 @@ mod tests {
 
     #[test]
     fn network_size_can_be_swept_as_a_whole_number() {
-        let spec = ExperimentSpec::parse(
-            "name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"network.n\" = [2, 4]\n",
-        )
-        .unwrap();
+        let spec = ExperimentSpec::parse("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"network.n\" = [2, 4]\n")
+            .unwrap();
         assert_eq!(spec.resolve(&[4.0]).unwrap().network.n(), 4);
         let e = spec.resolve(&[2.5]).unwrap_err().to_string();
         assert!(e.contains("network.n: invalid type: floating point"), "{e}");
@@ -872,7 +816,9 @@ mod tests {
 
     #[test]
     fn matrix_topology_must_be_square_of_size_n() {
-        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[network]\nn = 3\ntopology = { matrix = [[0, 1], [1, 0]] }\n");
+        let e = err(
+            "name = \"t\"\n[time]\nduration_ms = 10.0\n[network]\nn = 3\ntopology = { matrix = [[0, 1], [1, 0]] }\n",
+        );
         assert!(
             e.starts_with("network.topology.matrix: must be n x n with network.n = 3"),
             "{e}"

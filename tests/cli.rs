@@ -39,12 +39,7 @@ sigma = 2.0
 "#;
 
 fn run_ok(spec: &Path, out: &Path, extra: &[&str]) -> String {
-    let mut args = vec![
-        "run",
-        spec.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
+    let mut args = vec!["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap()];
     args.extend_from_slice(extra);
     let o = spikesweep(&args);
     let stdout = String::from_utf8_lossy(&o.stdout).to_string();
@@ -79,11 +74,7 @@ fn run_writes_three_consistent_tables_with_metadata() {
     let spikes = table(&out, "spikes");
     // 2 sigma x 3 strengths x 3 replicates.
     assert_eq!(trials.height(), 18);
-    let names: Vec<&str> = trials
-        .get_column_names()
-        .iter()
-        .map(|s| s.as_str())
-        .collect();
+    let names: Vec<&str> = trials.get_column_names().iter().map(|s| s.as_str()).collect();
     assert_eq!(
         names,
         [
@@ -97,6 +88,9 @@ fn run_writes_three_consistent_tables_with_metadata() {
             "n_spikes",
             "rate_hz",
             "cv_isi",
+            "chi",
+            "kuramoto_r",
+            "spike_sync",
             "diverged_at_ms",
             "wall_ms"
         ]
@@ -107,18 +101,11 @@ fn run_writes_three_consistent_tables_with_metadata() {
     // Trial 4 is point 1 (sigma 0, strength 0.1), replicate 1: the last axis varies fastest.
     let strength = trials.column("network_strength").unwrap().f64().unwrap();
     assert_eq!(strength.get(4), Some(0.1));
-    assert_eq!(
-        trials.column("noise_sigma").unwrap().f64().unwrap().get(4),
-        Some(0.0)
-    );
+    assert_eq!(trials.column("noise_sigma").unwrap().f64().unwrap().get(4), Some(0.0));
 
     // spikes.parquet has every spike; n_spikes counts the window [20, 100).
     let t = spikes.column("t_ms").unwrap().f64().unwrap();
-    let in_window = t
-        .iter()
-        .flatten()
-        .filter(|&t| (20.0..100.0).contains(&t))
-        .count() as u64;
+    let in_window = t.iter().flatten().filter(|&t| (20.0..100.0).contains(&t)).count() as u64;
     let counted: u64 = neurons
         .column("n_spikes")
         .unwrap()
@@ -132,21 +119,11 @@ fn run_writes_three_consistent_tables_with_metadata() {
     assert!(counted > 0);
 
     let meta = read_metadata(&out.join("spikes.parquet")).unwrap();
-    let get = |k: &str| {
-        meta.iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.clone())
-    };
+    let get = |k: &str| meta.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     assert_eq!(get("spikesweep.spec").as_deref(), Some(SMALL));
     assert_eq!(get("spikesweep.schema_version").as_deref(), Some("1"));
-    assert_eq!(
-        get("spikesweep.version").as_deref(),
-        Some(env!("CARGO_PKG_VERSION"))
-    );
-    assert_eq!(
-        std::fs::read_to_string(out.join("spec.toml")).unwrap(),
-        SMALL
-    );
+    assert_eq!(get("spikesweep.version").as_deref(), Some(env!("CARGO_PKG_VERSION")));
+    assert_eq!(std::fs::read_to_string(out.join("spec.toml")).unwrap(), SMALL);
     assert!(!out.join("trials.parquet.tmp").exists());
 }
 
@@ -163,10 +140,7 @@ fn one_thread_and_two_threads_write_identical_tables() {
     run_ok(&spec, &b, &["--threads", "2"]);
     for name in ["trials", "neurons", "spikes"] {
         let (ta, tb) = (without_wall(table(&a, name)), without_wall(table(&b, name)));
-        assert!(
-            ta.equals_missing(&tb),
-            "{name} differs between 1 and 2 threads"
-        );
+        assert!(ta.equals_missing(&tb), "{name} differs between 1 and 2 threads");
     }
 }
 
@@ -252,25 +226,13 @@ fn a_diverging_trial_is_a_row_with_a_status_and_nulls() {
         .map(|x| x.expect("no nulls"))
         .collect();
     assert_eq!(status, ["ok", "diverged"]);
+    assert_eq!(trials.column("rate_hz").unwrap().f64().unwrap().get(1), None);
     assert_eq!(
-        trials.column("rate_hz").unwrap().f64().unwrap().get(1),
-        None
-    );
-    assert_eq!(
-        trials
-            .column("diverged_at_ms")
-            .unwrap()
-            .f64()
-            .unwrap()
-            .get(1),
+        trials.column("diverged_at_ms").unwrap().f64().unwrap().get(1),
         Some(0.01)
     );
     let neurons = table(&out, "neurons");
-    assert_eq!(
-        neurons.height(),
-        4,
-        "diverged trials keep their neuron rows"
-    );
+    assert_eq!(neurons.height(), 4, "diverged trials keep their neuron rows");
     assert_eq!(neurons.column("rate_hz").unwrap().null_count(), 2);
     for name in ["trials", "neurons", "spikes"] {
         let df = table(&out, name);
@@ -294,18 +256,10 @@ fn a_bad_spec_exits_2_names_the_key_and_creates_nothing() {
         "name = \"bad\"\n[time]\ndt_ms = -0.01\nduration_ms = 10.0\n",
     );
     let out = tmp.path().join("never");
-    let o = spikesweep(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = spikesweep(&["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        stderr.contains("time.dt_ms = -0.01: must be > 0"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("time.dt_ms = -0.01: must be > 0"), "{stderr}");
     assert!(!out.exists(), "no output directory for a bad spec");
 
     let o = spikesweep(&["run", tmp.path().join("missing.toml").to_str().unwrap()]);
@@ -322,12 +276,7 @@ fn an_existing_run_is_not_overwritten_without_force() {
     let spec = write_spec(tmp.path(), "name = \"again\"\n[time]\nduration_ms = 10.0\n");
     let out = tmp.path().join("out");
     run_ok(&spec, &out, &[]);
-    let o = spikesweep(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = spikesweep(&["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
     run_ok(&spec, &out, &["--force"]);
@@ -344,10 +293,7 @@ fn plan_reports_the_grid_and_writes_nothing() {
         .unwrap();
     assert!(o.status.success());
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        stdout.contains("noise.sigma = [0, 3] (2 values)"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("noise.sigma = [0, 3] (2 values)"), "{stdout}");
     assert!(
         stdout.contains("network.strength = [0, 0.1, 0.2] (3 values)"),
         "{stdout}"
@@ -368,4 +314,196 @@ fn help_shows_an_example_for_each_subcommand() {
             "{sub}: {text}"
         );
     }
+}
+
+#[test]
+fn summary_has_one_row_per_point_with_replicate_statistics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), SMALL);
+    let out = tmp.path().join("out");
+    run_ok(&spec, &out, &[]);
+    let summary = table(&out, "summary");
+    assert_eq!(summary.height(), 6, "2 sigma x 3 strengths");
+    let trials = table(&out, "trials");
+    // Point 4 = trials 12, 13, 14: recompute its rate mean and sem by hand.
+    let rate = trials.column("rate_hz").unwrap().f64().unwrap();
+    let r: Vec<f64> = (12..15).map(|i| rate.get(i).unwrap()).collect();
+    let mean = r.iter().sum::<f64>() / 3.0;
+    let sd = (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+    let get = |c: &str| summary.column(c).unwrap().f64().unwrap().get(4).unwrap();
+    // Same numbers, different summation order: 1e-9 relative.
+    assert!((get("rate_hz_mean") - mean).abs() < 1e-9 * mean);
+    assert!((get("rate_hz_std") - sd).abs() < 1e-9 * mean.max(1.0));
+    assert!((get("rate_hz_sem") - sd / 3f64.sqrt()).abs() < 1e-9 * mean.max(1.0));
+    assert_eq!(summary.column("n_ok").unwrap().u32().unwrap().get(4), Some(3));
+    assert_eq!(get("noise_sigma"), 3.0);
+    assert_eq!(get("network_strength"), 0.1);
+    for m in ["rate_hz", "cv_isi", "chi", "kuramoto_r", "spike_sync"] {
+        for s in ["mean", "std", "sem", "n"] {
+            assert!(summary.column(&format!("{m}_{s}")).is_ok(), "{m}_{s}");
+        }
+    }
+
+    // `summarize` rebuilds the same table from trials.parquet.
+    let before = table(&out, "summary");
+    std::fs::remove_file(out.join("summary.parquet")).unwrap();
+    let o = spikesweep(&["summarize", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(table(&out, "summary").equals_missing(&before));
+}
+
+#[test]
+fn synchrony_columns_are_in_range_and_identical_neurons_are_fully_synchronous() {
+    // shared = 1 and identical initial states: both neurons get the same
+    // input and stay identical, so chi = R = spike_sync = 1.
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        tmp.path(),
+        "name = \"sync\"\nreplicates = 2\n[time]\nduration_ms = 300.0\ntransient_ms = 50.0\n[network]\nn = 3\nstrength = 0.05\n[noise]\nsigma = 2.0\nshared = 1.0\n[sweep]\n\"neuron.i_inj\" = [-5.0, 10.0]\n",
+    );
+    let out = tmp.path().join("out");
+    run_ok(&spec, &out, &[]);
+    let trials = table(&out, "trials");
+    let col = |c: &str| trials.column(c).unwrap().f64().unwrap().clone();
+    let (chi, r, ss) = (col("chi"), col("kuramoto_r"), col("spike_sync"));
+    for i in 2..4 {
+        assert!((chi.get(i).unwrap() - 1.0).abs() < 1e-12, "chi {:?}", chi.get(i));
+        assert!((r.get(i).unwrap() - 1.0).abs() < 1e-9, "R {:?}", r.get(i));
+        assert_eq!(ss.get(i), Some(1.0));
+    }
+    // I = -5 (hyperpolarised) with this noise: no spikes, so R and spike_sync are undefined
+    // (null), while chi (from voltages) is still 1.
+    assert_eq!(r.get(0), None);
+    assert_eq!(ss.get(0), None);
+    assert!((chi.get(0).unwrap() - 1.0).abs() < 1e-12);
+    let neurons = table(&out, "neurons");
+    assert!(neurons.column("mean_isi_ms").is_ok());
+}
+
+#[test]
+fn a_traced_trial_reproduces_its_spikes_bit_for_bit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), SMALL);
+    let out = tmp.path().join("out");
+    run_ok(&spec, &out, &[]);
+    let trace_path = tmp.path().join("t13.parquet");
+    let o = spikesweep(&[
+        "trace",
+        spec.to_str().unwrap(),
+        "--trial",
+        "13",
+        "--every",
+        "5",
+        "--out",
+        trace_path.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let spikes = table(&out, "spikes");
+    let mask = spikes.column("trial").unwrap().u32().unwrap().equal(13);
+    let expected = spikes.filter(&mask).unwrap();
+    let got = read_table(&tmp.path().join("t13.spikes.parquet")).unwrap();
+    assert!(expected.height() > 0);
+    assert!(
+        got.equals(&expected),
+        "trace spikes differ from spikes.parquet:\n{got}\n{expected}"
+    );
+    let trace = read_table(&trace_path).unwrap();
+    // 100 ms / 0.02 ms = 5000 steps, every 5th plus the start, 2 neurons.
+    assert_eq!(trace.height(), 1001 * 2);
+    let names: Vec<&str> = trace.get_column_names().iter().map(|s| s.as_str()).collect();
+    assert_eq!(names, ["t_ms", "neuron", "v_mv", "m", "h", "n", "s"]);
+
+    let o = spikesweep(&["trace", spec.to_str().unwrap(), "--trial", "18"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("trials 0 to 17"));
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let img = image::open(path).unwrap_or_else(|e| panic!("{}: not a readable image: {e}", path.display()));
+    (img.width(), img.height())
+}
+
+fn svg_size(path: &Path) -> (u32, u32) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let open = &text[text.find("<svg").expect("an <svg> element")..];
+    let attr = |name: &str| -> u32 {
+        let start = open.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+        open[start..].split('"').next().unwrap().parse().unwrap()
+    };
+    assert!(text.trim_end().ends_with("</svg>"), "complete document");
+    (attr("width"), attr("height"))
+}
+
+#[test]
+fn plots_are_images_of_the_requested_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), SMALL);
+    let out = tmp.path().join("out");
+    run_ok(&spec, &out, &[]);
+    let png = tmp.path().join("r.png");
+    let o = spikesweep(&[
+        "plot",
+        out.to_str().unwrap(),
+        "--x",
+        "noise.sigma",
+        "--y",
+        "kuramoto_r",
+        "--by",
+        "network.strength",
+        "--out",
+        png.to_str().unwrap(),
+        "--size",
+        "640x480",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(png_size(&png), (640, 480));
+    let svg = tmp.path().join("r.svg");
+    let o = spikesweep(&[
+        "plot",
+        out.to_str().unwrap(),
+        "--x",
+        "network.strength",
+        "--y",
+        "rate_hz",
+        "--by",
+        "noise.sigma",
+        "--out",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(svg_size(&svg), (900, 600));
+
+    let trace = tmp.path().join("t.parquet");
+    assert!(spikesweep(&[
+        "trace",
+        spec.to_str().unwrap(),
+        "--trial",
+        "4",
+        "--out",
+        trace.to_str().unwrap()
+    ])
+    .status
+    .success());
+    let o = spikesweep(&["plot-trace", trace.to_str().unwrap(), "--size", "1000x400"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(png_size(&tmp.path().join("t.png")), (1000, 400));
+
+    // Plotting a key that is not swept, or along one axis while another
+    // varies, is an error that says what to do.
+    let o = spikesweep(&["plot", out.to_str().unwrap(), "--x", "noise.shared", "--y", "chi"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a swept key"));
+    let o = spikesweep(&["plot", out.to_str().unwrap(), "--x", "noise.sigma", "--y", "chi"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("pass it as --by"));
+    let o = spikesweep(&[
+        "plot",
+        out.to_str().unwrap(),
+        "--x",
+        "noise.sigma",
+        "--y",
+        "voltage",
+        "--by",
+        "network.strength",
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("must be one of rate_hz"));
 }

@@ -8,8 +8,7 @@ use spikesweep::spec::{ExperimentSpec, TrialConfig};
 
 fn load(name: &str) -> Value {
     let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("reference data"))
-        .expect("valid JSON")
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("reference data")).expect("valid JSON")
 }
 
 fn floats(v: &Value) -> Vec<f64> {
@@ -54,11 +53,7 @@ fn pair_error(method: &str, dt_ms: f64) -> f64 {
     for (i, key) in ["neuron1", "neuron2"].iter().enumerate() {
         let want = floats(&reference["spikes_ms"][key]);
         let got = &out.spikes_ms[i];
-        assert_eq!(
-            got.len(),
-            want.len(),
-            "{method} dt={dt_ms} {key}: spike count"
-        );
+        assert_eq!(got.len(), want.len(), "{method} dt={dt_ms} {key}: spike count");
         for (g, w) in got.iter().zip(&want) {
             worst = worst.max((g - w).abs());
         }
@@ -86,27 +81,20 @@ fn exp_midpoint_converges_at_second_order_and_exp_euler_at_first() {
         pair_error("exp-midpoint", 0.02),
         pair_error("exp-midpoint", 0.01),
     ];
-    let e = [
-        pair_error("exp-euler", 0.004),
-        pair_error("exp-euler", 0.002),
-    ];
+    let e = [pair_error("exp-euler", 0.004), pair_error("exp-euler", 0.002)];
     println!("exp-midpoint errors {m:?}, exp-euler {e:?}");
     for w in m.windows(2) {
         let ratio = w[0] / w[1];
-        assert!(
-            (3.0..5.5).contains(&ratio),
-            "exp-midpoint error ratio {ratio} ({m:?})"
-        );
+        assert!((3.0..5.5).contains(&ratio), "exp-midpoint error ratio {ratio} ({m:?})");
     }
     let ratio = e[0] / e[1];
-    assert!(
-        (1.6..2.6).contains(&ratio),
-        "exp-euler error ratio {ratio} ({e:?})"
-    );
+    assert!((1.6..2.6).contains(&ratio), "exp-euler error ratio {ratio} ({e:?})");
 }
 
 fn single(i_inj: f64) -> TrialConfig {
-    let text = format!("name = \"fi\"\n[time]\ndt_ms = 0.01\nduration_ms = 2000.0\ntransient_ms = 500.0\n[neuron]\ni_inj = {i_inj}\n");
+    let text = format!(
+        "name = \"fi\"\n[time]\ndt_ms = 0.01\nduration_ms = 2000.0\ntransient_ms = 500.0\n[neuron]\ni_inj = {i_inj}\n"
+    );
     ExperimentSpec::parse(&text).unwrap().resolve(&[]).unwrap()
 }
 
@@ -159,9 +147,5 @@ fn no_sustained_firing_below_the_rheobase_of_repetitive_firing() {
     // appears only at I = 6.26): no spike may fall in [500, 2000).
     let out = simulate_trial(&single(6.0), 1);
     assert_eq!(out.neurons[0].n_spikes, 0, "spikes: {:?}", out.spikes_ms[0]);
-    assert_eq!(
-        out.spikes_ms[0].len(),
-        2,
-        "two onset spikes, as in the reference"
-    );
+    assert_eq!(out.spikes_ms[0].len(), 2, "two onset spikes, as in the reference");
 }

@@ -102,11 +102,7 @@ pub fn x_inf(alpha: f64, beta: f64) -> f64 {
 /// Steady-state (m, h, n) at a clamped voltage.
 pub fn gates_at_rest(v_mv: f64) -> (f64, f64, f64) {
     let r = gate_rates(v_mv);
-    (
-        x_inf(r.a_m, r.b_m),
-        x_inf(r.a_h, r.b_h),
-        x_inf(r.a_n, r.b_n),
-    )
+    (x_inf(r.a_m, r.b_m), x_inf(r.a_h, r.b_h), x_inf(r.a_n, r.b_n))
 }
 
 /// Total ionic current, outward positive (uA/cm^2):
@@ -115,9 +111,7 @@ pub fn gates_at_rest(v_mv: f64) -> (f64, f64, f64) {
 pub fn ionic_current(p: &HhParams, v_mv: f64, m: f64, h: f64, n: f64) -> f64 {
     let m3 = m * m * m;
     let n2 = n * n;
-    p.g_na * m3 * h * (v_mv - p.e_na_mv)
-        + p.g_k * n2 * n2 * (v_mv - p.e_k_mv)
-        + p.g_l * (v_mv - p.e_l_mv)
+    p.g_na * m3 * h * (v_mv - p.e_na_mv) + p.g_k * n2 * n2 * (v_mv - p.e_k_mv) + p.g_l * (v_mv - p.e_l_mv)
 }
 
 #[cfg(test)]
@@ -143,11 +137,7 @@ mod tests {
         while x < 1e-5 {
             x += 1e-7;
             let y = vtrap(x);
-            assert!(
-                ((y - prev) - 0.5e-7).abs() < 1e-12,
-                "x = {x}: step {}",
-                y - prev
-            );
+            assert!(((y - prev) - 0.5e-7).abs() < 1e-12, "x = {x}: step {}", y - prev);
             prev = y;
         }
     }

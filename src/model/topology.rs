@@ -125,10 +125,7 @@ mod tests {
         let fast = Coupling::new(&Topology::AllToAll, 4, 0.25);
         let dense = Coupling::Dense {
             n: 4,
-            e: adjacency(&Topology::AllToAll, 4)
-                .iter()
-                .map(|x| x * 0.25)
-                .collect(),
+            e: adjacency(&Topology::AllToAll, 4).iter().map(|x| x * 0.25).collect(),
         };
         let (mut d1, mut d2) = ([0.0; 4], [0.0; 4]);
         fast.drive(&s, &mut d1);
@@ -141,11 +138,7 @@ mod tests {
 
     #[test]
     fn explicit_matrix_is_applied_row_by_row() {
-        let c = Coupling::new(
-            &Topology::Matrix(vec![vec![0.0, 1.0], vec![0.0, 0.0]]),
-            2,
-            0.5,
-        );
+        let c = Coupling::new(&Topology::Matrix(vec![vec![0.0, 1.0], vec![0.0, 0.0]]), 2, 0.5);
         let mut d = [9.0; 2];
         c.drive(&[0.4, 0.8], &mut d);
         assert_eq!(d, [0.4, 0.0], "only neuron 0 is driven, by 0.5 * s_1");

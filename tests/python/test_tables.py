@@ -14,7 +14,7 @@ from conftest import DURATION_MS, N_NEURONS, N_TRIALS, REPO, SMALL_SPEC, TRANSIE
 
 TRIAL_COLUMNS = [
     "trial", "point", "replicate", "seed", "noise_sigma", "network_strength",
-    "status", "n_spikes", "rate_hz", "cv_isi", "diverged_at_ms", "wall_ms",
+    "status", "n_spikes", "rate_hz", "cv_isi", "chi", "kuramoto_r", "spike_sync", "diverged_at_ms", "wall_ms",
 ]
 
 
@@ -26,7 +26,7 @@ def test_pyarrow_reads_schema_rows_and_metadata(out):
     assert str(trials.schema.field("rate_hz").type) == "double"
     assert trials.num_rows == N_TRIALS
     neurons = pq.read_table(out / "neurons.parquet")
-    assert neurons.column_names == ["trial", "neuron", "n_spikes", "rate_hz", "cv_isi"]
+    assert neurons.column_names == ["trial", "neuron", "n_spikes", "rate_hz", "cv_isi", "mean_isi_ms"]
     assert neurons.num_rows == N_TRIALS * N_NEURONS
     spikes = pq.read_table(out / "spikes.parquet")
     assert spikes.column_names == ["trial", "neuron", "t_ms"]
