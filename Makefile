@@ -7,7 +7,7 @@ VENV   := .venv
 VPY    := $(VENV)/bin/python
 
 .DEFAULT_GOAL := help
-.PHONY: help run plan build test test-rust test-python lint fmt clean
+.PHONY: help run plan build test test-rust test-python bench lint fmt clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ $(VENV)/.installed: tests/python/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 	touch $@
+
+bench: ## Benchmarks (release); each prints its ratio against a baseline measured in the same run
+	$(CARGO) bench --bench reductions
 
 lint: ## rustfmt and clippy, warnings are errors
 	$(CARGO) fmt --check

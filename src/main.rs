@@ -105,7 +105,7 @@ enum Command {
     /// Plot the voltage traces of a trace file with their spikes marked
     #[command(
         name = "plot-trace",
-        after_help = "Example:\n  spikesweep plot-trace results/seed_pair/trace_37.parquet\n      writes results/seed_pair/trace_37.png"
+        after_help = "Examples:\n  spikesweep plot-trace results/seed_pair/trace_37.parquet\n      writes results/seed_pair/trace_37.png\n  spikesweep plot-trace results/seed_pair/trace_37.parquet --from-ms 500 --to-ms 700 --out zoom.svg"
     )]
     PlotTrace {
         /// Trace file written by `spikesweep trace`
@@ -116,6 +116,12 @@ enum Command {
         /// Image size in pixels
         #[arg(long, default_value = "1200x500")]
         size: String,
+        /// Show t >= this (ms)
+        #[arg(long, default_value_t = f64::NEG_INFINITY, hide_default_value = true)]
+        from_ms: f64,
+        /// Show t <= this (ms)
+        #[arg(long, default_value_t = f64::INFINITY, hide_default_value = true)]
+        to_ms: f64,
     },
 }
 
@@ -150,10 +156,16 @@ fn main() -> ExitCode {
                 .and_then(|size| plot_summary(&dir, &x, &y, by.as_deref(), &out, size))
                 .map(|()| println!("wrote {}", out.display()))
         }
-        Command::PlotTrace { file, out, size } => {
+        Command::PlotTrace {
+            file,
+            out,
+            size,
+            from_ms,
+            to_ms,
+        } => {
             let out = out.unwrap_or_else(|| file.with_extension("png"));
             parse_size(&size)
-                .and_then(|size| plot_trace(&file, &out, size))
+                .and_then(|size| plot_trace(&file, &out, size, (from_ms, to_ms)))
                 .map(|()| println!("wrote {}", out.display()))
         }
     };

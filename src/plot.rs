@@ -176,6 +176,29 @@ fn padded(lo: f64, hi: f64) -> (f64, f64) {
     (lo - 0.05 * span, hi + 0.05 * span)
 }
 
+/// The legend goes in the corner that covers the fewest data points.
+fn emptiest_corner(lines: &[Line], (x0, x1): (f64, f64), (y0, y1): (f64, f64)) -> SeriesLabelPosition {
+    let corners = [
+        (SeriesLabelPosition::UpperRight, true, true),
+        (SeriesLabelPosition::UpperLeft, false, true),
+        (SeriesLabelPosition::LowerRight, true, false),
+        (SeriesLabelPosition::LowerLeft, false, false),
+    ];
+    let covered = |right: bool, upper: bool| {
+        let points = lines.iter().flat_map(|l| &l.points);
+        points
+            .filter(|p| {
+                let (u, v) = ((p.0 - x0) / (x1 - x0), (p.1 - y0) / (y1 - y0));
+                (if right { u > 0.55 } else { u < 0.45 }) && (if upper { v > 0.6 } else { v < 0.4 })
+            })
+            .count()
+    };
+    let best = corners
+        .into_iter()
+        .min_by_key(|&(_, right, upper)| covered(right, upper));
+    best.map_or(SeriesLabelPosition::UpperRight, |c| c.0)
+}
+
 fn draw_lines<DB: DrawingBackend>(
     area: DrawingArea<DB, Shift>,
     title: &str,
@@ -231,7 +254,7 @@ fn draw_lines<DB: DrawingBackend>(
         .label_font(("sans-serif", 14))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
+        .position(emptiest_corner(lines, (x0, x1), (y0, y1)))
         .draw()
         .map_err(e)?;
     area.present().map_err(e)
@@ -239,8 +262,9 @@ fn draw_lines<DB: DrawingBackend>(
 
 /// `spikesweep plot-trace`: the voltage of every recorded neuron of a trace
 /// file (from `spikesweep trace`), one colour each, with its detected spikes
-/// marked at the threshold.
-pub fn plot_trace(trace: &Path, out: &Path, size: (u32, u32)) -> Result<(), String> {
+/// marked at the threshold, over `[from_ms, to_ms]`.
+pub fn plot_trace(trace: &Path, out: &Path, size: (u32, u32), (from_ms, to_ms): (f64, f64)) -> Result<(), String> {
+    let shown = |t: f64| (from_ms..=to_ms).contains(&t);
     let at = |e: &dyn std::fmt::Display| format!("{}: {e}", trace.display());
     let df = read_table(trace).map_err(|e| at(&e))?;
     let get = |name: &str| df.column(name).map_err(|e| at(&e));
@@ -255,7 +279,9 @@ pub fn plot_trace(trace: &Path, out: &Path, size: (u32, u32)) -> Result<(), Stri
     let mut traces: Vec<Vec<(f64, f64)>> = vec![vec![]; n];
     for ((t, i), v) in t.iter().zip(neuron.iter()).zip(v.iter()) {
         if let (Some(t), Some(i), Some(v)) = (t, i, v) {
-            traces[i as usize].push((t, v));
+            if shown(t) {
+                traces[i as usize].push((t, v));
+            }
         }
     }
     let mut marks: Vec<Vec<f64>> = vec![vec![]; n];
@@ -269,7 +295,7 @@ pub fn plot_trace(trace: &Path, out: &Path, size: (u32, u32)) -> Result<(), Stri
         .map_err(|e| at(&e))?;
     for (i, t) in sn.iter().zip(st.iter()) {
         if let (Some(i), Some(t)) = (i, t) {
-            if (i as usize) < n {
+            if (i as usize) < n && shown(t) {
                 marks[i as usize].push(t);
             }
         }

@@ -84,6 +84,55 @@ pub fn simulate_trial_observed(
     seed: u64,
     mut observe: impl FnMut(u64, f64, &State),
 ) -> TrialOutcome {
+    let n = cfg.network.n();
+    let mut chi = ChiAccumulator::new(n);
+    // Samples at t = k dt enter chi when transient_ms <= t < duration_ms.
+    let first_sample = (cfg.transient_ms / cfg.dt_ms - 1e-9).ceil().max(0.0) as u64;
+    let (status, spikes_ms) = integrate_trial(cfg, seed, |step, t_ms, state| {
+        if step >= first_sample && step < cfg.n_steps {
+            chi.push(&state.v_mv);
+        }
+        observe(step, t_ms, state);
+    });
+    if status != Status::Ok {
+        return TrialOutcome {
+            status,
+            spikes_ms: vec![],
+            neurons: vec![],
+            sync: Synchrony::default(),
+        };
+    }
+    let (t0, t1) = (cfg.transient_ms, cfg.duration_ms);
+    let neurons = spikes_ms.iter().map(|s| train_stats(s, t0, t1)).collect();
+    let trains: Vec<&[f64]> = spikes_ms.iter().map(Vec::as_slice).collect();
+    // Synchrony of a single neuron is meaningless: every measure is null.
+    let sync = if n >= 2 {
+        Synchrony {
+            chi: chi.chi(),
+            kuramoto_r: kuramoto_r(&trains, t0, t1, cfg.dt_ms),
+            spike_sync: spike_sync(&trains, t0, t1),
+        }
+    } else {
+        Synchrony::default()
+    };
+    TrialOutcome {
+        status,
+        spikes_ms,
+        neurons,
+        sync,
+    }
+}
+
+/// The integration loop alone: noise, steps, spike detection and the
+/// divergence check, handing every state that did not diverge to `observe`.
+/// Returns the status and every spike (sorted per neuron). The reductions
+/// of [`simulate_trial`] sit on top of it; benches/reductions.rs measures
+/// their cost against this bare loop.
+pub fn integrate_trial(
+    cfg: &TrialConfig,
+    seed: u64,
+    mut observe: impl FnMut(u64, f64, &State),
+) -> (Status, Vec<Vec<f64>>) {
     let net = &cfg.network;
     let n = net.n();
     let dt = cfg.dt_ms;
@@ -95,12 +144,6 @@ pub fn simulate_trial_observed(
     let mut v_prev = vec![0.0; n];
     let mut detector = SpikeDetector::new(cfg.threshold_mv, cfg.rearm_mv, &cfg.v0_mv);
     let mut spikes_ms: Vec<Vec<f64>> = vec![Vec::new(); n];
-    let mut chi = ChiAccumulator::new(n);
-    // Samples at t = k dt enter chi when transient_ms <= t < duration_ms.
-    let first_sample = (cfg.transient_ms / dt - 1e-9).ceil().max(0.0) as u64;
-    if first_sample == 0 {
-        chi.push(&state.v_mv);
-    }
     observe(0, 0.0, &state);
     for k in 0..cfg.n_steps {
         noise.draw(&mut rng, &mut noise_dv);
@@ -118,39 +161,12 @@ pub fn simulate_trial_observed(
             }
         }
         if diverged {
-            return TrialOutcome {
-                status: Status::Diverged {
-                    at_ms: (k + 1) as f64 * dt,
-                },
-                spikes_ms: vec![],
-                neurons: vec![],
-                sync: Synchrony::default(),
-            };
-        }
-        if k + 1 >= first_sample && k + 1 < cfg.n_steps {
-            chi.push(&state.v_mv);
+            let at_ms = (k + 1) as f64 * dt;
+            return (Status::Diverged { at_ms }, spikes_ms);
         }
         observe(k + 1, (k + 1) as f64 * dt, &state);
     }
-    let (t0, t1) = (cfg.transient_ms, cfg.duration_ms);
-    let neurons = spikes_ms.iter().map(|s| train_stats(s, t0, t1)).collect();
-    let trains: Vec<&[f64]> = spikes_ms.iter().map(Vec::as_slice).collect();
-    // Synchrony of a single neuron is meaningless: every measure is null.
-    let sync = if n >= 2 {
-        Synchrony {
-            chi: chi.chi(),
-            kuramoto_r: kuramoto_r(&trains, t0, t1, dt),
-            spike_sync: spike_sync(&trains, t0, t1),
-        }
-    } else {
-        Synchrony::default()
-    };
-    TrialOutcome {
-        status: Status::Ok,
-        spikes_ms,
-        neurons,
-        sync,
-    }
+    (Status::Ok, spikes_ms)
 }
 
 /// Samples of one trial's state in long format: one row per (sample, neuron).
