@@ -3,7 +3,7 @@
 //!
 //! Layers only look upward (ARCHITECTURE.md):
 //! [`model`] -> [`integrate`] -> [`observe`] -> [`spec`] -> [`plan`] ->
-//! [`run`] -> [`output`]; the binary (`src/main.rs`) is the only place that
+//! [`run`] -> [`output`] -> [`store`] -> [`plot`]; the binary (`src/main.rs`) is the only place that
 //! prints.
 
 pub mod integrate;
@@ -14,3 +14,4 @@ pub mod plan;
 pub mod plot;
 pub mod run;
 pub mod spec;
+pub mod store;

@@ -3,14 +3,18 @@
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use signal_hook::consts::{SIGINT, SIGTERM};
 use spikesweep::output;
 use spikesweep::plan::Plan;
 use spikesweep::plot::{parse_size, plot_summary, plot_trace};
 use spikesweep::run::{run_ensemble, trace_trial, Status};
 use spikesweep::spec::ExperimentSpec;
+use spikesweep::store::{self, Existing, Shard};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Exit code for usage, spec and I/O errors (clap uses it too).
@@ -46,9 +50,23 @@ enum Command {
         /// No progress bar
         #[arg(long, short)]
         quiet: bool,
-        /// Overwrite the tables of an earlier run in the output directory
-        #[arg(long)]
+        /// Delete an earlier run in the output directory and start over
+        #[arg(long, conflicts_with = "resume")]
         force: bool,
+        /// Continue an interrupted run: compute only the trials not yet written
+        #[arg(long)]
+        resume: bool,
+        /// Run only shard K of N (trials with id mod N = K) into OUT/shards/K-of-N/
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+    },
+    /// Merge the shards in OUT/shards/ into the tables of the whole run in OUT
+    #[command(
+        after_help = "Example:\n  spikesweep run experiments/seed_pair.toml --shard 0/2 --out /tmp/pair\n  spikesweep run experiments/seed_pair.toml --shard 1/2 --out /tmp/pair\n  spikesweep merge /tmp/pair"
+    )]
+    Merge {
+        /// Output directory of the sharded run (holding shards/K-of-N/)
+        out: PathBuf,
     },
     /// Validate a spec and show its sweep, trial count and cost; writes nothing
     #[command(after_help = "Example:\n  spikesweep plan experiments/seed_pair.toml")]
@@ -134,9 +152,31 @@ fn main() -> ExitCode {
             threads,
             quiet,
             force,
-        } => cmd_run(&spec, out, threads, quiet, force),
+            resume,
+            shard,
+        } => {
+            let args = RunArgs {
+                out,
+                threads,
+                quiet,
+                force,
+                resume,
+                shard,
+            };
+            match cmd_run(&spec, args) {
+                Ok(0) => Ok(()),
+                Ok(code) => return ExitCode::from(code),
+                Err(e) => Err(e),
+            }
+        }
+        Command::Merge { out } => store::merge_shards(&out).map(|(written, trials)| {
+            println!("merged {trials} trials into {}/", out.display());
+            for p in written {
+                println!("  {}", p.display());
+            }
+        }),
         Command::Plan { spec } => cmd_plan(&spec),
-        Command::Summarize { dir } => output::summarize_dir(&dir).map(|p| println!("wrote {}", p.display())),
+        Command::Summarize { dir } => store::summarize_dir(&dir).map(|p| println!("wrote {}", p.display())),
         Command::Trace {
             spec,
             trial,
@@ -247,45 +287,142 @@ fn cmd_trace(path: &Path, id: u32, every: u64, out: Option<PathBuf>) -> Result<(
     Ok(())
 }
 
-fn cmd_run(path: &Path, out: Option<PathBuf>, threads: usize, quiet: bool, force: bool) -> Result<(), String> {
-    let plan = load_plan(path)?;
-    let dir = out.unwrap_or_else(|| Path::new("results").join(&plan.spec.name));
-    output::prepare_dir(&dir, force).map_err(|e| e.to_string())?;
+/// Trials per committed part are chosen so that a part takes about this
+/// long: a kill loses at most this much work, and parts stay few.
+const PART_SECONDS: f64 = 2.0;
 
-    let n_trials = plan.n_trials();
-    let bar = if quiet || !std::io::stderr().is_terminal() {
+/// Exit code after Ctrl-C (SIGINT) or SIGTERM, as shells report them.
+const EXIT_SIGINT: usize = 130;
+const EXIT_SIGTERM: usize = 143;
+
+struct RunArgs {
+    out: Option<PathBuf>,
+    threads: usize,
+    quiet: bool,
+    force: bool,
+    resume: bool,
+    shard: Option<String>,
+}
+
+fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
+    let plan = load_plan(path)?;
+    let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
+    let base = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("results").join(&plan.spec.name));
+    let dir = match shard {
+        Some(s) => base.join(store::SHARDS_DIR).join(s.dir_name()),
+        None => base.clone(),
+    };
+    let existing = match (args.force, args.resume) {
+        (true, _) => Existing::Overwrite,
+        (false, true) => Existing::Resume,
+        (false, false) => Existing::Refuse,
+    };
+    let opened = store::open_run(&dir, &plan, existing)?;
+    if opened.complete {
+        println!("{}: already complete, nothing to resume", dir.display());
+        return Ok(0);
+    }
+    let mine: Vec<u32> = (0..plan.n_trials())
+        .filter(|&id| shard.is_none_or(|s| s.owns(id)))
+        .collect();
+    let todo: Vec<u32> = mine
+        .iter()
+        .copied()
+        .filter(|id| opened.done.binary_search(id).is_err())
+        .collect();
+
+    // First Ctrl-C: finish the running trials, commit them, exit 130.
+    // A second one exits at once (what is committed stays committed).
+    let exit_code = Arc::new(AtomicUsize::new(0));
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for (signal, code) in [(SIGINT, EXIT_SIGINT), (SIGTERM, EXIT_SIGTERM)] {
+        signal_hook::flag::register_conditional_shutdown(signal, code as i32, Arc::clone(&interrupted))
+            .and_then(|_| signal_hook::flag::register_usize(signal, Arc::clone(&exit_code), code))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&interrupted)))
+            .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    }
+    let stop = || interrupted.load(Ordering::SeqCst);
+
+    let threads = if args.threads == 0 {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    } else {
+        args.threads
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| format!("cannot start worker threads: {e}"))?;
+    let bar = if args.quiet || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
     } else {
-        let bar = ProgressBar::with_draw_target(Some(n_trials as u64), ProgressDrawTarget::stderr());
+        let bar = ProgressBar::with_draw_target(Some(mine.len() as u64), ProgressDrawTarget::stderr());
         bar.set_style(
             ProgressStyle::with_template(
                 "{bar:40.cyan/blue} {pos}/{len} trials  {per_sec}  elapsed {elapsed}  ETA {eta}",
             )
             .expect("valid template"),
         );
+        bar.set_position(opened.done.len() as u64);
+        bar.reset_eta();
         bar
     };
-    let ids: Vec<u32> = (0..n_trials).collect();
-    let start = Instant::now();
-    let results =
-        run_ensemble(&plan, &ids, threads, &|_| bar.inc(1)).map_err(|e| format!("cannot start worker threads: {e}"))?;
-    let sim_s = start.elapsed().as_secs_f64();
-    bar.finish_and_clear();
+    if !opened.done.is_empty() {
+        println!(
+            "resuming {}: {} of {} trials already written",
+            dir.display(),
+            opened.done.len(),
+            mine.len()
+        );
+    }
 
-    let written = output::write_run(&dir, &plan, &results).map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let (mut next, mut chunk) = (0usize, threads * 4);
+    let (mut ran, mut diverged, mut neuron_steps) = (0usize, 0usize, 0f64);
+    while next < todo.len() && !stop() {
+        let ids = &todo[next..(next + chunk).min(todo.len())];
+        let t = Instant::now();
+        let results = run_ensemble(&plan, ids, &pool, &|_| bar.inc(1), &stop);
+        store::write_part(&dir, &plan, &results)?;
+        for r in &results {
+            let cfg = &plan.points[r.trial.point as usize].config;
+            neuron_steps += cfg.n_steps as f64 * cfg.network.n() as f64;
+            diverged += usize::from(r.outcome.status != Status::Ok);
+        }
+        ran += results.len();
+        next += ids.len();
+        // Size the next part to take about PART_SECONDS.
+        let per_trial_s = t.elapsed().as_secs_f64() / ids.len() as f64;
+        chunk = ((PART_SECONDS / per_trial_s.max(1e-6)) * threads as f64).clamp(threads as f64, 1e5) as usize;
+    }
+    let sim_s = start.elapsed().as_secs_f64();
+    if stop() {
+        bar.abandon();
+        let code = exit_code.load(Ordering::SeqCst);
+        let written = opened.done.len() + ran;
+        let mut again = format!("spikesweep run {} --resume", path.display());
+        if args.out.is_some() {
+            again += &format!(" --out {}", base.display());
+        }
+        if let Some(s) = shard {
+            again += &format!(" --shard {}/{}", s.index, s.count);
+        }
+        eprintln!(
+            "interrupted ({}): {written} of {} trials are written in {}; continue with:\n  {again}",
+            if code == EXIT_SIGTERM { "SIGTERM" } else { "SIGINT" },
+            mine.len(),
+            dir.join(store::PARTS_DIR).display()
+        );
+        return Ok(code as u8);
+    }
+    bar.finish_and_clear();
+    let written = store::finish_run(&dir, &plan, shard)?;
     let total_s = start.elapsed().as_secs_f64();
-    let diverged = results
-        .iter()
-        .filter(|r| matches!(r.outcome.status, Status::Diverged { .. }))
-        .count();
-    let threads_used = if threads == 0 {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-    } else {
-        threads
-    };
     println!(
-        "{n_trials} trials, {diverged} diverged, {total_s:.2} s wall ({sim_s:.2} s simulating on {threads_used} threads: {:.3e} neuron-steps/s)",
-        plan.neuron_steps() as f64 / sim_s
+        "{ran} trials, {diverged} diverged, {total_s:.2} s wall ({sim_s:.2} s simulating on {threads} threads: {:.3e} neuron-steps/s)",
+        neuron_steps / sim_s
     );
     if diverged > 0 {
         println!(
@@ -296,5 +433,5 @@ fn cmd_run(path: &Path, out: Option<PathBuf>, threads: usize, quiet: bool, force
     for p in written {
         println!("  {}", p.display());
     }
-    Ok(())
+    Ok(0)
 }

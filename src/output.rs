@@ -26,8 +26,6 @@ pub const SPEC_COPY: &str = "spec.toml";
 /// Why the output could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    #[error("{}: already holds results ({}); pass --force to overwrite them", .dir.display(), .found)]
-    NotEmpty { dir: PathBuf, found: String },
     #[error("{}: {source}", .path.display())]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{}: {source}", .path.display())]
@@ -39,24 +37,6 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// Creates `dir` (and its parents). Refuses, unless `force`, a directory
-/// that already holds a run's files.
-pub fn prepare_dir(dir: &Path, force: bool) -> Result<(), OutputError> {
-    let found: Vec<&str> = TABLES
-        .iter()
-        .chain([&SPEC_COPY])
-        .copied()
-        .filter(|f| dir.join(f).exists())
-        .collect();
-    if !found.is_empty() && !force {
-        return Err(OutputError::NotEmpty {
-            dir: dir.to_path_buf(),
-            found: found.join(", "),
-        });
-    }
-    fs::create_dir_all(dir).map_err(io_err(dir))
 }
 
 /// The three tables of a run, built from results in trial order.
@@ -212,98 +192,130 @@ pub fn write_parquet(path: &Path, df: &mut DataFrame, meta: Vec<(String, String)
     })
 }
 
-/// One row per parameter point from the trials table: the swept columns
-/// (`axis_columns`), `n_trials`, `n_ok`, and for each measure in
+/// Replicate statistics per parameter point, accumulated over batches of
+/// trials rows so that a summary of any size streams in bounded memory
+/// (O(points)). The table it builds has one row per point, sorted by
+/// `point`: the swept columns, `n_trials`, `n_ok`, and for each measure in
 /// [`SUMMARISED`]: `_mean`, `_std` (sample sd, ddof = 1), `_sem`
 /// (`std / sqrt(n)`) and `_n` (non-null values; nulls, from diverged trials
-/// or undefined measures, are left out). `_std` and `_sem` are null below two
-/// values, `_mean` below one.
-pub fn summarize(trials: &DataFrame, axis_columns: &[String]) -> PolarsResult<DataFrame> {
-    let point = trials.column("point")?.u32()?;
-    let status = trials.column("status")?.str()?;
-    // Rows of each point, points in increasing order.
-    let mut rows: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
-    for (i, p) in point.iter().enumerate() {
-        let p = p.ok_or_else(|| polars_err!(ComputeError: "null point id in trials"))?;
-        rows.entry(p).or_default().push(i);
-    }
-    let groups: Vec<&Vec<usize>> = rows.values().collect();
-    let ids: Vec<u32> = rows.keys().copied().collect();
-    let mut columns = vec![Column::new("point".into(), ids)];
-    for name in axis_columns {
-        let values = trials.column(name)?.f64()?;
-        let first: Vec<Option<f64>> = groups.iter().map(|g| values.get(g[0])).collect();
-        columns.push(Column::new(name.into(), first));
-    }
-    let n_trials: Vec<u32> = groups.iter().map(|g| g.len() as u32).collect();
-    let n_ok: Vec<u32> = groups
-        .iter()
-        .map(|g| g.iter().filter(|&&i| status.get(i) == Some("ok")).count() as u32)
-        .collect();
-    columns.push(Column::new("n_trials".into(), n_trials));
-    columns.push(Column::new("n_ok".into(), n_ok));
-    for measure in SUMMARISED {
-        let values = trials.column(measure)?.f64()?;
-        let stats: Vec<Moments> = groups
-            .iter()
-            .map(|g| moments(g.iter().filter_map(|&i| values.get(i))))
-            .collect();
-        let col = |suffix: &str, f: fn(&Moments) -> Option<f64>| {
-            Column::new(
-                format!("{measure}_{suffix}").into(),
-                stats.iter().map(f).collect::<Vec<_>>(),
-            )
-        };
-        columns.push(col("mean", |m| m.mean));
-        columns.push(col("std", |m| m.std));
-        columns.push(col("sem", |m| m.sem));
-        columns.push(Column::new(
-            format!("{measure}_n").into(),
-            stats.iter().map(|m| m.n).collect::<Vec<u32>>(),
-        ));
-    }
-    DataFrame::new(groups.len(), columns)
+/// or undefined measures, are left out). `_std` and `_sem` are null below
+/// two values, `_mean` below one.
+pub struct SummaryBuilder {
+    axis_columns: Vec<String>,
+    points: std::collections::BTreeMap<u32, PointStats>,
 }
 
-struct Moments {
+struct PointStats {
+    values: Vec<Option<f64>>,
+    n_trials: u32,
+    n_ok: u32,
+    measures: [Welford; SUMMARISED.len()],
+}
+
+/// Count, mean and sum of squared deviations (Welford 1962).
+#[derive(Default, Clone, Copy)]
+struct Welford {
     n: u32,
-    mean: Option<f64>,
-    std: Option<f64>,
-    sem: Option<f64>,
+    mean: f64,
+    m2: f64,
 }
 
-/// Mean, sample sd and standard error, by Welford's update.
-fn moments(values: impl Iterator<Item = f64>) -> Moments {
-    let (mut n, mut mean, mut m2) = (0u32, 0.0, 0.0);
-    for x in values {
-        n += 1;
-        let d = x - mean;
-        mean += d / n as f64;
-        m2 += d * (x - mean);
+impl Welford {
+    fn push(&mut self, x: f64) {
+        self.n += 1;
+        let d = x - self.mean;
+        self.mean += d / self.n as f64;
+        self.m2 += d * (x - self.mean);
     }
-    let std = (n >= 2).then(|| (m2 / (n - 1) as f64).sqrt());
-    Moments {
-        n,
-        mean: (n >= 1).then_some(mean),
-        std,
-        sem: std.map(|s| s / (n as f64).sqrt()),
+
+    fn mean(&self) -> Option<f64> {
+        (self.n >= 1).then_some(self.mean)
+    }
+
+    fn std(&self) -> Option<f64> {
+        (self.n >= 2).then(|| (self.m2 / (self.n - 1) as f64).sqrt())
+    }
+
+    fn sem(&self) -> Option<f64> {
+        self.std().map(|s| s / (self.n as f64).sqrt())
     }
 }
 
-/// Rebuilds `summary.parquet` in `dir` from its `trials.parquet` (after a
-/// merge, or from an older run). The swept columns are read from the spec
-/// stored in the trials table's metadata. Returns the path written.
-pub fn summarize_dir(dir: &Path) -> Result<PathBuf, String> {
-    let trials_path = dir.join("trials.parquet");
-    let at = |e: &dyn std::fmt::Display| format!("{}: {e}", trials_path.display());
-    let trials = read_table(&trials_path).map_err(|e| at(&e))?;
-    let spec_text = stored_spec(&trials_path)?;
-    let spec = crate::spec::ExperimentSpec::parse(&spec_text).map_err(|e| at(&format!("stored spec: {e}")))?;
-    let axes: Vec<String> = spec.axes.iter().map(|a| a.column()).collect();
-    let mut summary = summarize(&trials, &axes).map_err(|e| at(&e))?;
-    let path = dir.join("summary.parquet");
-    write_parquet(&path, &mut summary, metadata(&spec_text, "summary.parquet")).map_err(|e| e.to_string())?;
-    Ok(path)
+impl SummaryBuilder {
+    /// `axis_columns`: the swept columns of the trials table.
+    pub fn new(axis_columns: Vec<String>) -> SummaryBuilder {
+        SummaryBuilder {
+            axis_columns,
+            points: Default::default(),
+        }
+    }
+
+    /// Adds a batch of trials rows.
+    pub fn add(&mut self, trials: &DataFrame) -> PolarsResult<()> {
+        let point = trials.column("point")?.u32()?;
+        let status = trials.column("status")?.str()?;
+        let axes = self
+            .axis_columns
+            .iter()
+            .map(|c| trials.column(c)?.f64().cloned())
+            .collect::<PolarsResult<Vec<_>>>()?;
+        let measures = SUMMARISED
+            .iter()
+            .map(|c| trials.column(c)?.f64().cloned())
+            .collect::<PolarsResult<Vec<_>>>()?;
+        for row in 0..trials.height() {
+            let p = point
+                .get(row)
+                .ok_or_else(|| polars_err!(ComputeError: "null point id in trials"))?;
+            let stats = self.points.entry(p).or_insert_with(|| PointStats {
+                values: axes.iter().map(|a| a.get(row)).collect(),
+                n_trials: 0,
+                n_ok: 0,
+                measures: Default::default(),
+            });
+            stats.n_trials += 1;
+            stats.n_ok += u32::from(status.get(row) == Some("ok"));
+            for (acc, column) in stats.measures.iter_mut().zip(&measures) {
+                if let Some(x) = column.get(row) {
+                    acc.push(x);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The summary table.
+    pub fn finish(self) -> PolarsResult<DataFrame> {
+        let points: Vec<(&u32, &PointStats)> = self.points.iter().collect();
+        let mut columns = vec![Column::new(
+            "point".into(),
+            points.iter().map(|p| *p.0).collect::<Vec<u32>>(),
+        )];
+        for (k, name) in self.axis_columns.iter().enumerate() {
+            let values: Vec<Option<f64>> = points.iter().map(|p| p.1.values[k]).collect();
+            columns.push(Column::new(name.into(), values));
+        }
+        columns.push(Column::new(
+            "n_trials".into(),
+            points.iter().map(|p| p.1.n_trials).collect::<Vec<u32>>(),
+        ));
+        columns.push(Column::new(
+            "n_ok".into(),
+            points.iter().map(|p| p.1.n_ok).collect::<Vec<u32>>(),
+        ));
+        for (m, measure) in SUMMARISED.iter().enumerate() {
+            let col = |suffix: &str, f: fn(&Welford) -> Option<f64>| {
+                let values: Vec<Option<f64>> = points.iter().map(|p| f(&p.1.measures[m])).collect();
+                Column::new(format!("{measure}_{suffix}").into(), values)
+            };
+            columns.push(col("mean", Welford::mean));
+            columns.push(col("std", Welford::std));
+            columns.push(col("sem", Welford::sem));
+            let counts: Vec<u32> = points.iter().map(|p| p.1.measures[m].n).collect();
+            columns.push(Column::new(format!("{measure}_n").into(), counts));
+        }
+        DataFrame::new(points.len(), columns)
+    }
 }
 
 /// The spec text stored in a table's metadata.
@@ -377,29 +389,6 @@ pub fn write_trace(
     meta[0].1 = "trace.spikes".into();
     write_parquet(&spikes_path, &mut spikes, meta)?;
     Ok([path.to_path_buf(), spikes_path])
-}
-
-/// Writes the tables and the spec copy into `dir` (already prepared) and
-/// returns the paths written.
-pub fn write_run(dir: &Path, plan: &Plan, results: &[TrialResult]) -> Result<Vec<PathBuf>, OutputError> {
-    let polars_err = |source| OutputError::Polars {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let tables = build_tables(plan, results).map_err(polars_err)?;
-    let axes: Vec<String> = plan.spec.axes.iter().map(|a| a.column()).collect();
-    let summary = summarize(&tables.trials, &axes).map_err(polars_err)?;
-    let mut written = Vec::new();
-    let frames = [tables.trials, tables.neurons, tables.spikes, summary];
-    for (file, mut df) in TABLES.iter().zip(frames) {
-        let path = dir.join(file);
-        write_parquet(&path, &mut df, metadata(&plan.spec.text, file))?;
-        written.push(path);
-    }
-    let spec_path = dir.join(SPEC_COPY);
-    write_atomic(&spec_path, |f| std::io::Write::write_all(f, plan.spec.text.as_bytes()))?;
-    written.push(spec_path);
-    Ok(written)
 }
 
 /// Writes through `fill` into `path` + ".tmp", fsyncs, then renames over

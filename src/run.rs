@@ -202,22 +202,27 @@ pub fn trace_trial(cfg: &TrialConfig, seed: u64, every: u64) -> (TrialOutcome, T
     (outcome, trace)
 }
 
-/// Runs the given trials of `plan` on `threads` threads (0 = one per core)
-/// and returns their results in the order of `ids`. `on_done` is called from
-/// worker threads as each trial finishes (for progress bars).
+/// Runs the given trials of `plan` on `pool` and returns the finished ones
+/// in the order of `ids`. `on_done` is called from worker threads as each
+/// trial finishes (progress bars); once `stop()` is true no further trial
+/// starts (Ctrl-C), and the trials already running still finish and are
+/// returned.
 pub fn run_ensemble(
     plan: &Plan,
     ids: &[u32],
-    threads: usize,
+    pool: &rayon::ThreadPool,
     on_done: &(dyn Fn(&TrialResult) + Sync),
-) -> Result<Vec<TrialResult>, rayon::ThreadPoolBuildError> {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
-    Ok(pool.install(|| {
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Vec<TrialResult> {
+    pool.install(|| {
         ids.par_iter()
             // Trials are milliseconds to seconds each: one per task keeps
             // the load balanced when their costs differ.
             .with_max_len(1)
-            .map(|&id| {
+            .filter_map(|&id| {
+                if stop() {
+                    return None;
+                }
                 let trial = plan.trial(id);
                 let start = Instant::now();
                 let outcome = simulate_trial(&plan.points[trial.point as usize].config, trial.seed);
@@ -227,10 +232,10 @@ pub fn run_ensemble(
                     wall_ms: start.elapsed().as_secs_f64() * 1e3,
                 };
                 on_done(&result);
-                result
+                Some(result)
             })
             .collect()
-    }))
+    })
 }
 
 #[cfg(test)]

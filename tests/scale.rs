@@ -1,0 +1,277 @@
+//! Sharded runs, merge, crash safety and resume, through the binary.
+
+use polars::prelude::*;
+use rand::{RngExt, SeedableRng};
+use spikesweep::store::read_final;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_spikesweep"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "{args:?}: {:?}\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn spec(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("spec.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const SWEEP: &str = r#"
+name = "scale"
+seed = 5
+replicates = 4
+[time]
+dt_ms = 0.02
+duration_ms = 60.0
+transient_ms = 10.0
+[network]
+n = 3
+strength = 0.05
+[noise]
+sigma = 2.0
+[sweep]
+"noise.sigma" = [0.0, 3.0, 1e5]
+"network.strength" = [0.0, 0.1]
+"#;
+
+/// Every table of two run directories is equal, all columns but wall_ms.
+fn assert_same_tables(a: &Path, b: &Path) {
+    for table in ["trials", "neurons", "spikes", "summary"] {
+        let (x, y) = (read_final(a, table).unwrap(), read_final(b, table).unwrap());
+        let drop = |df: DataFrame| df.drop("wall_ms").unwrap_or(df);
+        assert!(
+            drop(x).equals_missing(&drop(y)),
+            "{table} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
+    }
+}
+
+#[test]
+fn merged_shards_equal_the_unsharded_run_row_for_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = spec(tmp.path(), SWEEP);
+    let s = s.to_str().unwrap();
+    let whole = tmp.path().join("whole");
+    let sharded = tmp.path().join("sharded");
+    ok(&["run", s, "--out", whole.to_str().unwrap()]);
+    for k in 0..3 {
+        let out = ok(&[
+            "run",
+            s,
+            "--out",
+            sharded.to_str().unwrap(),
+            "--shard",
+            &format!("{k}/3"),
+            "--threads",
+            "1",
+        ]);
+        assert!(out.contains(&format!("shards/{k}-of-3")), "{out}");
+    }
+    // Each shard holds exactly its trials (id mod 3), sorted.
+    let t1 = read_final(&sharded.join("shards/1-of-3"), "trials").unwrap();
+    let ids: Vec<u32> = t1.column("trial").unwrap().u32().unwrap().iter().flatten().collect();
+    assert_eq!(ids, (0..24).filter(|i| i % 3 == 1).collect::<Vec<_>>());
+    let out = ok(&["merge", sharded.to_str().unwrap()]);
+    assert!(out.contains("merged 24 trials"), "{out}");
+    assert_same_tables(&whole, &sharded);
+    // The run includes diverged trials (sigma = 1e5): they merge as rows too.
+    let status = read_final(&sharded, "trials").unwrap();
+    assert_eq!(
+        status
+            .column("status")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .filter(|s| *s == Some("diverged"))
+            .count(),
+        8
+    );
+}
+
+#[test]
+fn merge_names_missing_and_unfinished_shards_and_refuses_mixed_specs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = spec(tmp.path(), SWEEP);
+    let s = s.to_str().unwrap();
+    let out = tmp.path().join("out");
+    let o = tmp.path().join("out");
+    ok(&["run", s, "--out", o.to_str().unwrap(), "--shard", "0/4"]);
+    ok(&["run", s, "--out", o.to_str().unwrap(), "--shard", "2/4"]);
+    // An unfinished shard: started, never completed (no manifest).
+    std::fs::create_dir_all(out.join("shards/3-of-4/parts")).unwrap();
+    let r = run(&["merge", out.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("missing: 1-of-4"), "{err}");
+    assert!(err.contains("not finished") && err.contains("3-of-4"), "{err}");
+    assert!(!out.join("trials.parquet").exists(), "nothing merged");
+
+    // A shard from another spec is refused by its hash.
+    let other = tmp.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let s2 = spec(&other, &SWEEP.replace("seed = 5", "seed = 6"));
+    std::fs::remove_dir_all(out.join("shards/3-of-4")).unwrap();
+    ok(&["run", s, "--out", o.to_str().unwrap(), "--shard", "1/4"]);
+    ok(&[
+        "run",
+        s2.to_str().unwrap(),
+        "--out",
+        o.to_str().unwrap(),
+        "--shard",
+        "3/4",
+    ]);
+    let r = run(&["merge", out.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("3-of-4 were run from a different spec"), "{err}");
+}
+
+/// About 5 s of work in a debug build, in parts of about 2 s.
+const LONG: &str = r#"
+name = "long"
+seed = 3
+replicates = 60
+[time]
+dt_ms = 0.02
+duration_ms = 1000.0
+transient_ms = 20.0
+[network]
+n = 2
+strength = 0.1
+[sweep]
+"noise.sigma" = [0.0, 2.0, 4.0, 6.0]
+"#;
+
+#[test]
+fn killed_runs_resume_to_the_tables_of_an_uninterrupted_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = spec(tmp.path(), LONG);
+    let s = s.to_str().unwrap();
+    let clean = tmp.path().join("clean");
+    ok(&["run", s, "--out", clean.to_str().unwrap()]);
+
+    let out = tmp.path().join("killed");
+    let o = out.to_str().unwrap();
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(std::process::id() as u64);
+    let mut kills = 0;
+    for attempt in 0..4 {
+        let mut args = vec!["run", s, "--out", o, "--quiet"];
+        if attempt > 0 {
+            args.push("--resume");
+        }
+        let mut child = bin()
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.random_range(300..1800)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL: no chance to clean up
+            kills += 1;
+        }
+        let status = child.wait().unwrap();
+        assert!(!status.success() || out.join("manifest.toml").exists());
+        // Never a final table without the run being complete.
+        if !out.join("manifest.toml").exists() {
+            assert!(
+                !out.join("trials.parquet").exists(),
+                "attempt {attempt}: a final table before completion"
+            );
+        }
+    }
+    assert!(kills >= 2, "the test must really kill the run ({kills} kills)");
+    // Without --resume the interrupted run is not overwritten.
+    if !out.join("manifest.toml").exists() {
+        let r = run(&["run", s, "--out", o]);
+        assert_eq!(r.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&r.stderr).contains("--resume"));
+    }
+    ok(&["run", s, "--out", o, "--resume"]);
+    assert_same_tables(&clean, &out);
+    assert!(!out.join("parts").exists(), "parts are removed once merged");
+}
+
+#[test]
+fn sigint_commits_finished_trials_exits_130_and_says_how_to_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = spec(tmp.path(), LONG);
+    let s = s.to_str().unwrap();
+    let out = tmp.path().join("out");
+    let o = out.to_str().unwrap();
+    let child = bin()
+        .args(["run", s, "--out", o])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let done = child.wait_with_output().unwrap();
+    assert_eq!(
+        done.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert!(
+        err.contains("interrupted (SIGINT)") && err.contains(&format!("spikesweep run {s} --resume --out {o}")),
+        "{err}"
+    );
+    let parts: Vec<_> = std::fs::read_dir(out.join("parts")).unwrap().flatten().collect();
+    assert!(!parts.is_empty(), "finished trials were committed");
+    let resumed = ok(&["run", s, "--out", o, "--resume"]);
+    assert!(resumed.contains("resuming"), "{resumed}");
+    let trials = read_final(&out, "trials").unwrap();
+    assert_eq!(trials.height(), 240);
+    let ids: Vec<u32> = trials
+        .column("trial")
+        .unwrap()
+        .u32()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
+    assert_eq!(ids, (0..240).collect::<Vec<_>>(), "sorted, complete, no duplicates");
+}
+
+#[test]
+fn a_complete_run_is_kept_unless_forced_and_resume_has_nothing_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = spec(tmp.path(), SWEEP);
+    let s = s.to_str().unwrap();
+    let out = tmp.path().join("out");
+    let o = out.to_str().unwrap();
+    ok(&["run", s, "--out", o]);
+    let r = run(&["run", s, "--out", o]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("already holds a complete run; pass --force"));
+    assert!(ok(&["run", s, "--out", o, "--resume"]).contains("nothing to resume"));
+    ok(&["run", s, "--out", o, "--force"]);
+    let r = run(&["run", s, "--out", o, "--force", "--resume"]);
+    assert_eq!(r.status.code(), Some(2), "--force and --resume conflict");
+}
