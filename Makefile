@@ -5,24 +5,65 @@ CARGO  ?= cargo
 PYTHON ?= python3
 VENV   := .venv
 VPY    := $(VENV)/bin/python
+# PROFILE=dev builds and runs the debug binary (the tests do, so that CI
+# builds one profile only).
+PROFILE ?= release
+BIN     = target/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))/spikesweep
+BUILD   = $(CARGO) build --profile $(PROFILE) --quiet
+# Cluster and shard runs
+SHARDS    ?= 4
+NAME       = $(shell sed -n 's/^name *= *"\([^"]*\)".*/\1/p' $(SPEC) | head -n 1)
+OUT       ?= results/$(NAME)
+JOBS      ?= $(shell nproc)
+MAX_ARRAY ?= 1000
+CPUS      ?= 1
+PARTITION ?=
+TIME      ?=
+MEM       ?=
+SBATCH_ARGS ?=
+WAIT      ?=
+SLURM_ENV = SPEC=$(SPEC) OUT=$(OUT) SHARDS=$(SHARDS) MAX_ARRAY=$(MAX_ARRAY) CPUS=$(CPUS) PARTITION=$(PARTITION) \
+	TIME=$(TIME) MEM=$(MEM) SBATCH_ARGS="$(SBATCH_ARGS)" WAIT=$(WAIT) BIN=$(BIN)
 
 .DEFAULT_GOAL := help
-.PHONY: help run plan build test test-rust test-python bench lint fmt clean
+.PHONY: help run plan build shards merge slurm slurm-resume test test-rust test-python test-slurm bench bench-rss lint fmt clean
 
 help: ## Show the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 	@echo "  variables: SPEC=$(SPEC)  ARGS='extra flags for spikesweep run, e.g. --force --threads 4'"
+	@echo "             SHARDS=$(SHARDS) OUT=results/<name> JOBS=$(JOBS) (local shards)"
+	@echo "             MAX_ARRAY=$(MAX_ARRAY) CPUS=$(CPUS) PARTITION= TIME= MEM= SBATCH_ARGS= WAIT=1 (SLURM)"
 
 run: ## Run SPEC on all cores (release build); prints where the tables are
-	$(CARGO) build --release --quiet
-	./target/release/spikesweep run $(SPEC) $(ARGS)
+	$(BUILD)
+	$(BIN) run $(SPEC) $(ARGS)
 
 plan: ## Validate SPEC and show its sweep and cost
-	$(CARGO) build --release --quiet
-	./target/release/spikesweep plan $(SPEC)
+	$(BUILD)
+	$(BIN) plan $(SPEC)
 
 build: ## Release build
 	$(CARGO) build --release
+
+shards: ## Run SPEC as SHARDS local processes (JOBS at a time), then merge into OUT
+	$(BUILD)
+	$(MAKE) --no-print-directory -j$(JOBS) $(foreach k,$(shell seq 0 $$(($(SHARDS) - 1))),shard-$(k))
+	$(BIN) merge $(OUT)
+
+# One shard; --resume makes it restartable (a finished shard is a no-op).
+shard-%:
+	$(BIN) run $(SPEC) --out $(OUT) --shard $*/$(SHARDS) --resume --quiet --threads 1
+
+merge: ## Merge OUT/shards/K-of-N into the tables of the whole run in OUT
+	$(BIN) merge $(OUT)
+
+slurm: ## Submit SPEC as a SLURM array of SHARDS shards plus a merge job (afterok)
+	$(BUILD)
+	$(SLURM_ENV) scripts/slurm.sh submit
+
+slurm-resume: ## Resubmit only the shards of OUT without a finished manifest, then merge
+	$(BUILD)
+	$(SLURM_ENV) scripts/slurm.sh resume
 
 test: test-rust test-python ## The whole test suite (what .ci/run calls)
 
@@ -40,6 +81,14 @@ $(VENV)/.installed: tests/python/requirements.txt
 
 bench: ## Benchmarks (release); each prints its ratio against a baseline measured in the same run
 	$(CARGO) bench --bench reductions
+
+bench-rss: ## Peak RSS of runs of 1e4 and 1e5 short trials (memory must not grow with trials)
+	$(BUILD)
+	$(PYTHON) benches/peak_rss.py $(BIN)
+
+test-slurm: $(VENV)/.installed ## Bring up a one-node SLURM cluster (root, Debian) and run the make slurm path end to end
+	$(CARGO) build --quiet
+	tests/slurm/run.sh
 
 lint: ## rustfmt and clippy, warnings are errors
 	$(CARGO) fmt --check

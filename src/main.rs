@@ -291,6 +291,10 @@ fn cmd_trace(path: &Path, id: u32, every: u64, out: Option<PathBuf>) -> Result<(
 /// long: a kill loses at most this much work, and parts stay few.
 const PART_SECONDS: f64 = 2.0;
 
+/// At most this many trials per part, so that the memory a part's results
+/// take does not grow with cheap trials.
+const MAX_PART_TRIALS: f64 = 4096.0;
+
 /// Exit code after Ctrl-C (SIGINT) or SIGTERM, as shells report them.
 const EXIT_SIGINT: usize = 130;
 const EXIT_SIGTERM: usize = 143;
@@ -395,7 +399,8 @@ fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
         next += ids.len();
         // Size the next part to take about PART_SECONDS.
         let per_trial_s = t.elapsed().as_secs_f64() / ids.len() as f64;
-        chunk = ((PART_SECONDS / per_trial_s.max(1e-6)) * threads as f64).clamp(threads as f64, 1e5) as usize;
+        chunk =
+            ((PART_SECONDS / per_trial_s.max(1e-6)) * threads as f64).clamp(threads as f64, MAX_PART_TRIALS) as usize;
     }
     let sim_s = start.elapsed().as_secs_f64();
     if stop() {

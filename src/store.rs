@@ -380,19 +380,23 @@ fn write_final_tables(
 /// Reads a Parquet file sorted by `trial` a slice at a time.
 struct Cursor {
     path: PathBuf,
+    read_rows: usize,
     rows: usize,
     offset: usize,
     buf: Option<DataFrame>,
 }
 
-/// Rows read from a source at a time.
-const READ_ROWS: usize = 1 << 16;
+/// Rows buffered over all sources of a merge: each source reads
+/// `MERGE_BUFFER_ROWS / sources` rows at a time (at least 1024), so memory
+/// stays bounded however many parts or shards are merged.
+const MERGE_BUFFER_ROWS: usize = 1 << 17;
 
 impl Cursor {
-    fn open(path: &Path) -> PolarsResult<Cursor> {
+    fn open(path: &Path, read_rows: usize) -> PolarsResult<Cursor> {
         let rows = ParquetReader::new(File::open(path)?).num_rows()?;
         Ok(Cursor {
             path: path.to_path_buf(),
+            read_rows,
             rows,
             offset: 0,
             buf: None,
@@ -407,7 +411,7 @@ impl Cursor {
         if self.offset >= self.rows {
             return Ok(false);
         }
-        let len = READ_ROWS.min(self.rows - self.offset);
+        let len = self.read_rows.min(self.rows - self.offset);
         let df = ParquetReader::new(File::open(&self.path)?)
             .with_slice(Some((self.offset, len)))
             .finish()?;
@@ -468,9 +472,10 @@ fn merge_sorted(
     mut on_batch: impl FnMut(&DataFrame) -> PolarsResult<()>,
 ) -> Result<u64, String> {
     let at = |e: &dyn std::fmt::Display| format!("{}: {e}", out.display());
+    let read_rows = (MERGE_BUFFER_ROWS / sources.len().max(1)).max(1024);
     let mut cursors = sources
         .iter()
-        .map(|p| Cursor::open(p))
+        .map(|p| Cursor::open(p, read_rows))
         .collect::<PolarsResult<Vec<_>>>()
         .map_err(|e| at(&e))?;
     let mut rows = 0u64;
@@ -481,7 +486,7 @@ fn merge_sorted(
             .with_key_value_metadata(Some(KeyValueMetadata::from_static(meta)))
             .batched(schema)
             .map_err(other)?;
-        // Window width in trials, adapted to keep about 2^20 rows per batch.
+        // Window width in trials, adapted to keep 2^15 to 2^17 rows per batch.
         let mut width: u32 = 1024;
         loop {
             let mut lo = None;
@@ -496,15 +501,11 @@ fn merge_sorted(
             for c in cursors.iter_mut() {
                 c.take_below(hi, &mut pieces).map_err(other)?;
             }
-            let mut batch = pieces
-                .into_iter()
-                .try_fold(DataFrame::empty_with_schema(schema), |mut acc, df| {
-                    acc.vstack_mut_owned(df)?;
-                    PolarsResult::Ok(acc)
-                });
+            let mut batch = DataFrame::empty_with_schema(schema);
+            for piece in pieces {
+                batch.vstack_mut_owned(piece).map_err(other)?;
+            }
             let batch = batch
-                .as_mut()
-                .map_err(|e| other(e.clone()))?
                 .sort(
                     keys.iter().copied(),
                     SortMultipleOptions::new().with_maintain_order(true),
@@ -516,9 +517,9 @@ fn merge_sorted(
                 on_batch(&batch).map_err(other)?;
                 rows += n as u64;
             }
-            if n > 1 << 21 {
+            if n > 1 << 17 {
                 width = (width / 2).max(1);
-            } else if n < 1 << 19 {
+            } else if n < 1 << 15 {
                 width = width.saturating_mul(2).min(1 << 24);
             }
         }
@@ -628,11 +629,10 @@ pub fn summarize_dir(dir: &Path) -> Result<PathBuf, String> {
     let spec_text = crate::output::stored_spec(&trials_path)?;
     let spec = ExperimentSpec::parse(&spec_text).map_err(|e| at(&format!("stored spec: {e}")))?;
     let mut summary = SummaryBuilder::new(spec.axes.iter().map(|a| a.column()).collect());
-    let mut cursor = Cursor::open(&trials_path).map_err(|e| at(&e))?;
-    let mut pieces = Vec::new();
-    cursor.take_below(u32::MAX, &mut pieces).map_err(|e| at(&e))?;
-    for piece in &pieces {
-        summary.add(piece).map_err(|e| at(&e))?;
+    let mut cursor = Cursor::open(&trials_path, MERGE_BUFFER_ROWS).map_err(|e| at(&e))?;
+    while cursor.fill().map_err(|e| at(&e))? {
+        let batch = cursor.buf.take().expect("filled");
+        summary.add(&batch).map_err(|e| at(&e))?;
     }
     let mut df = summary.finish().map_err(|e| at(&e))?;
     let path = dir.join("summary.parquet");

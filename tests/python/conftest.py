@@ -45,6 +45,10 @@ def workdir(tmp_path_factory):
     spec = root / "small.toml"
     spec.write_text(SMALL_SPEC)
     subprocess.run([str(BIN), "run", str(spec), "--quiet"], cwd=root, check=True, capture_output=True)
+    # The same spec as two shards, beside it (results/seed_pair/shards/K-of-2/).
+    for k in range(2):
+        subprocess.run([str(BIN), "run", str(spec), "--quiet", "--shard", f"{k}/2"], cwd=root, check=True,
+                       capture_output=True)
     return root
 
 

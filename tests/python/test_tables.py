@@ -83,3 +83,14 @@ def test_readme_snippets_run_against_a_real_run(workdir):
     for code in snippets:
         proc = subprocess.run([sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True)
         assert proc.returncode == 0, f"README snippet failed:\n{code}\n{proc.stderr}"
+
+
+def test_shards_read_as_one_table_with_a_glob_before_merging(out):
+    glob = str(out / "shards" / "*" / "trials.parquet")
+    lazy = pl.scan_parquet(glob).collect().sort("trial")
+    whole = pl.read_parquet(out / "trials.parquet")
+    assert lazy.drop("wall_ms").equals(whole.drop("wall_ms"))
+    n, = duckdb.connect().execute(f"select count(distinct trial) from read_parquet('{glob}')").fetchone()
+    assert n == N_TRIALS
+    spikes = pl.scan_parquet(str(out / "shards" / "*" / "spikes.parquet")).collect()
+    assert spikes.height == pl.read_parquet(out / "spikes.parquet").height
