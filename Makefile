@@ -26,7 +26,7 @@ SLURM_ENV = SPEC=$(SPEC) OUT=$(OUT) SHARDS=$(SHARDS) MAX_ARRAY=$(MAX_ARRAY) CPUS
 	TIME=$(TIME) MEM=$(MEM) SBATCH_ARGS="$(SBATCH_ARGS)" WAIT=$(WAIT) BIN=$(BIN)
 
 .DEFAULT_GOAL := help
-.PHONY: help run plan build shards merge slurm slurm-resume test test-rust test-python test-slurm bench bench-rss lint fmt clean
+.PHONY: help run plan build shards merge slurm slurm-resume test test-rust test-python test-slurm bench bench-rss work-precision lint fmt clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -81,6 +81,9 @@ $(VENV)/.installed: tests/python/requirements.txt
 
 bench: ## Benchmarks (release); each prints its ratio against a baseline measured in the same run
 	$(CARGO) bench --bench reductions
+
+work-precision: ## Spike-time error against the reference and speed, per method and dt
+	$(CARGO) bench --bench work_precision
 
 bench-rss: ## Peak RSS of runs of 1e4 and 1e5 short trials (memory must not grow with trials)
 	$(BUILD)

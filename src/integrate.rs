@@ -29,12 +29,18 @@ pub enum Method {
     ExpMidpoint,
     /// Plain exponential Euler (Rush-Larsen): first order, for comparison.
     ExpEuler,
+    /// Textbook Euler-Maruyama for every variable, for comparison: gates
+    /// that leave [0, 1] are clamped back and counted (`n_clamped`).
+    Euler,
 }
 
 impl Method {
     /// Every method with its spec name, the default first.
-    pub const ALL: [(&'static str, Method); 2] =
-        [("exp-midpoint", Method::ExpMidpoint), ("exp-euler", Method::ExpEuler)];
+    pub const ALL: [(&'static str, Method); 3] = [
+        ("exp-midpoint", Method::ExpMidpoint),
+        ("exp-euler", Method::ExpEuler),
+        ("euler", Method::Euler),
+    ];
 
     /// The name used in specs.
     pub fn name(self) -> &'static str {
@@ -89,6 +95,7 @@ impl State {
 #[derive(Debug, Clone)]
 pub struct Workspace {
     drive: Vec<f64>,
+    gap: Vec<f64>,
     mid: State,
 }
 
@@ -97,6 +104,7 @@ impl Workspace {
         let z = vec![0.0; n];
         Workspace {
             drive: z.clone(),
+            gap: z.clone(),
             mid: State {
                 v_mv: z.clone(),
                 m: z.clone(),
@@ -121,14 +129,35 @@ pub fn relax(x: f64, alpha: f64, beta: f64, dt: f64) -> f64 {
     (x_inf + (x - x_inf) * (-k * dt).exp()).clamp(0.0, 1.0)
 }
 
-/// dV/dt of neuron i without noise (mV/ms).
+/// dV/dt of neuron i without white noise (mV/ms). `extra` is any further
+/// current into the neuron (uA/cm^2): gap junctions, coloured noise.
 #[inline]
-fn dv_dt(net: &Network, i: usize, v: f64, m: f64, h: f64, n: f64, drive: f64) -> f64 {
-    (net.i_inj[i] - ionic_current(&net.hh, v, m, h, n) + net.synapse.current(v, drive)) / net.hh.c_m
+#[allow(clippy::too_many_arguments)]
+fn dv_dt(net: &Network, i: usize, v: f64, m: f64, h: f64, n: f64, drive: f64, extra: f64) -> f64 {
+    (net.i_inj[i] + extra - ionic_current(&net.hh, v, m, h, n) + net.synapse.current(v, drive)) / net.hh.c_m
 }
 
-/// Advances the network by one step of `dt_ms`. `noise_dv[i]` is the noise's
-/// voltage increment for neuron i over this step (see [`WhiteNoise`]).
+/// What drives one step besides the state: the white noise's voltage
+/// increments over the step, and extra currents (coloured noise) at the
+/// step's start and midpoint (uA/cm^2). Each slice has one entry per neuron.
+#[derive(Debug, Clone, Copy)]
+pub struct StepInput<'a> {
+    pub noise_dv: &'a [f64],
+    pub i_start: &'a [f64],
+    pub i_mid: &'a [f64],
+}
+
+/// Forward-Euler update of a gate, clamped to [0, 1]; returns whether it
+/// had to clamp.
+#[inline]
+fn euler_gate(x: &mut f64, alpha: f64, beta: f64, dt: f64) -> bool {
+    let y = *x + dt * (alpha * (1.0 - *x) - beta * *x);
+    *x = y.clamp(0.0, 1.0);
+    y != *x
+}
+
+/// Advances the network by one step of `dt_ms` and returns how many gate
+/// values had to be clamped into [0, 1] (always 0 but for `euler`).
 ///
 /// **Default: exponential midpoint.** A half step (exponential gates and s,
 /// Euler V with half of the noise increment) gives the midpoint state; the
@@ -140,105 +169,237 @@ fn dv_dt(net: &Network, i: usize, v: f64, m: f64, h: f64, n: f64, drive: f64) ->
 /// schemes; it costs no extra random numbers.
 ///
 /// Measured here (tests/golden.rs, the pair of reference_pair.json, 200 ms,
-/// 28 spikes): max spike-time error 0.012 ms at dt = 0.01 for exp-midpoint,
-/// 0.63 ms for exp-euler (first order, large constant: the gates lag V by
-/// half a step). Exponential midpoint costs two rate evaluations per step
-/// against one; the 50x smaller error at equal dt is worth far more than 2x.
-/// Forward Euler gates would err 0.04 ms but go unstable once
-/// dt (alpha + beta) > 2 (V below about -135 mV under strong noise), which is
-/// the blow-up of the code this replaces.
-// Structure of arrays: one index walks v, m, h, n, s and the noise together.
+/// 28 spikes): max spike-time error 0.0125 ms at dt = 0.01 for exp-midpoint
+/// (0.049 at 0.02, 0.187 at 0.04: second order), 0.64 ms for exp-euler
+/// (first order, large constant: the gates lag V by half a step).
+/// Exponential midpoint costs two rate evaluations per step against one; the
+/// 50x smaller error at equal dt is worth far more than 2x. Forward Euler
+/// gates (`euler`) err 0.04 ms but go unstable once dt (alpha + beta) > 2
+/// (V below about -135 mV under strong noise), which is the blow-up of the
+/// code this replaces; its clamps are counted so that a user sees it.
+// Structure of arrays: one index walks v, m, h, n, s and the inputs together.
 #[allow(clippy::needless_range_loop)]
-pub fn step(net: &Network, method: Method, dt_ms: f64, st: &mut State, noise_dv: &[f64], ws: &mut Workspace) {
+pub fn step(net: &Network, method: Method, dt_ms: f64, st: &mut State, input: &StepInput, ws: &mut Workspace) -> u32 {
     let n = st.v_mv.len();
     let beta_s = net.synapse.beta_per_ms;
+    let mut clamped = 0;
     match method {
-        Method::ExpEuler => {
+        Method::Euler => {
             net.coupling.drive(&st.s, &mut ws.drive);
+            net.gap_currents(&st.v_mv, &mut ws.gap);
             for i in 0..n {
                 let v = st.v_mv[i];
                 let r = gate_rates(v);
-                let f = dv_dt(net, i, v, st.m[i], st.h[i], st.n[i], ws.drive[i]);
+                let f = dv_dt(
+                    net,
+                    i,
+                    v,
+                    st.m[i],
+                    st.h[i],
+                    st.n[i],
+                    ws.drive[i],
+                    ws.gap[i] + input.i_start[i],
+                );
+                clamped += u32::from(euler_gate(&mut st.m[i], r.a_m, r.b_m, dt_ms));
+                clamped += u32::from(euler_gate(&mut st.h[i], r.a_h, r.b_h, dt_ms));
+                clamped += u32::from(euler_gate(&mut st.n[i], r.a_n, r.b_n, dt_ms));
+                clamped += u32::from(euler_gate(&mut st.s[i], net.synapse.opening_rate(v), beta_s, dt_ms));
+                st.v_mv[i] = v + dt_ms * f + input.noise_dv[i];
+            }
+        }
+        Method::ExpEuler => {
+            net.coupling.drive(&st.s, &mut ws.drive);
+            net.gap_currents(&st.v_mv, &mut ws.gap);
+            for i in 0..n {
+                let v = st.v_mv[i];
+                let r = gate_rates(v);
+                let f = dv_dt(
+                    net,
+                    i,
+                    v,
+                    st.m[i],
+                    st.h[i],
+                    st.n[i],
+                    ws.drive[i],
+                    ws.gap[i] + input.i_start[i],
+                );
                 st.m[i] = relax(st.m[i], r.a_m, r.b_m, dt_ms);
                 st.h[i] = relax(st.h[i], r.a_h, r.b_h, dt_ms);
                 st.n[i] = relax(st.n[i], r.a_n, r.b_n, dt_ms);
                 st.s[i] = relax(st.s[i], net.synapse.opening_rate(v), beta_s, dt_ms);
-                st.v_mv[i] = v + dt_ms * f + noise_dv[i];
+                st.v_mv[i] = v + dt_ms * f + input.noise_dv[i];
             }
         }
         Method::ExpMidpoint => {
             let half = 0.5 * dt_ms;
             let mid = &mut ws.mid;
             net.coupling.drive(&st.s, &mut ws.drive);
+            net.gap_currents(&st.v_mv, &mut ws.gap);
             for i in 0..n {
                 let v = st.v_mv[i];
                 let r = gate_rates(v);
-                let f = dv_dt(net, i, v, st.m[i], st.h[i], st.n[i], ws.drive[i]);
+                let f = dv_dt(
+                    net,
+                    i,
+                    v,
+                    st.m[i],
+                    st.h[i],
+                    st.n[i],
+                    ws.drive[i],
+                    ws.gap[i] + input.i_start[i],
+                );
                 mid.m[i] = relax(st.m[i], r.a_m, r.b_m, half);
                 mid.h[i] = relax(st.h[i], r.a_h, r.b_h, half);
                 mid.n[i] = relax(st.n[i], r.a_n, r.b_n, half);
                 mid.s[i] = relax(st.s[i], net.synapse.opening_rate(v), beta_s, half);
-                mid.v_mv[i] = v + half * f + 0.5 * noise_dv[i];
+                mid.v_mv[i] = v + half * f + 0.5 * input.noise_dv[i];
             }
             net.coupling.drive(&mid.s, &mut ws.drive);
+            net.gap_currents(&mid.v_mv, &mut ws.gap);
             for i in 0..n {
                 let v = mid.v_mv[i];
                 let r = gate_rates(v);
-                let f = dv_dt(net, i, v, mid.m[i], mid.h[i], mid.n[i], ws.drive[i]);
+                let f = dv_dt(
+                    net,
+                    i,
+                    v,
+                    mid.m[i],
+                    mid.h[i],
+                    mid.n[i],
+                    ws.drive[i],
+                    ws.gap[i] + input.i_mid[i],
+                );
                 st.m[i] = relax(st.m[i], r.a_m, r.b_m, dt_ms);
                 st.h[i] = relax(st.h[i], r.a_h, r.b_h, dt_ms);
                 st.n[i] = relax(st.n[i], r.a_n, r.b_n, dt_ms);
                 st.s[i] = relax(st.s[i], net.synapse.opening_rate(v), beta_s, dt_ms);
-                st.v_mv[i] += dt_ms * f + noise_dv[i];
+                st.v_mv[i] += dt_ms * f + input.noise_dv[i];
             }
         }
     }
+    clamped
 }
 
-/// Additive white current noise, per step and neuron:
+/// Additive current noise with a shared fraction c, drawn per step.
+///
+/// **White** (`tau_ms = 0`): per step and neuron
 /// `dV_i += sigma / C * sqrt(dt) * (sqrt(1 - c) xi_i + sqrt(c) xi_common)`,
 /// the Euler-Maruyama increment of `C dV = ... + sigma dW` (sigma in
-/// uA/cm^2 * ms^0.5). The shared fraction c makes the noise of any two
-/// neurons correlated with coefficient c, each keeping variance sigma^2 dt.
+/// uA/cm^2 * ms^0.5; Kloeden & Platen 1992, §10.2).
 ///
+/// **Coloured** (`tau_ms > 0`): an Ornstein-Uhlenbeck current
+/// `I_i = sqrt(1 - c) eta_i + sqrt(c) eta_common` enters the drift, each eta
+/// an independent OU process `tau deta = -eta dt + sigma sqrt(2 tau) dW` with
+/// stationary standard deviation sigma (uA/cm^2), started from its
+/// stationary distribution and advanced with the exact update
+/// `eta' = eta e^(-dt/tau) + sigma sqrt(1 - e^(-2 dt/tau)) xi` (Gillespie
+/// 1996, Phys. Rev. E 54:2084), so its statistics do not depend on dt. The
+/// midpoint stage of exp-midpoint sees the mean of the step's two end values.
+///
+/// Either way any two neurons' noise correlates with coefficient c.
 /// Draw order per step (part of the determinism contract): the n private
 /// normals, then the common one if c > 0. Nothing is drawn when sigma = 0.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct WhiteNoise {
-    private_dv: f64,
-    common_dv: f64,
+#[derive(Debug, Clone, PartialEq)]
+pub enum Noise {
+    White {
+        private_dv: f64,
+        common_dv: f64,
+    },
+    Ou {
+        decay: f64,
+        kick: f64,
+        private_w: f64,
+        common_w: f64,
+        eta: Vec<f64>,
+        eta_common: f64,
+        current: Vec<f64>,
+    },
 }
 
-impl WhiteNoise {
-    pub fn new(sigma: f64, shared: f64, c_m: f64, dt_ms: f64) -> WhiteNoise {
-        let scale = sigma / c_m * dt_ms.sqrt();
-        WhiteNoise {
-            private_dv: scale * (1.0 - shared).sqrt(),
-            common_dv: scale * shared.sqrt(),
+impl Noise {
+    /// White noise (`tau_ms = 0`) or OU noise, for `n` neurons; draws the OU
+    /// processes' initial values from `rng`.
+    pub fn new<R: Rng + ?Sized>(
+        sigma: f64,
+        shared: f64,
+        tau_ms: f64,
+        c_m: f64,
+        dt_ms: f64,
+        n: usize,
+        rng: &mut R,
+    ) -> Noise {
+        if tau_ms == 0.0 || sigma == 0.0 {
+            let scale = sigma / c_m * dt_ms.sqrt();
+            return Noise::White {
+                private_dv: scale * (1.0 - shared).sqrt(),
+                common_dv: scale * shared.sqrt(),
+            };
+        }
+        let decay = (-dt_ms / tau_ms).exp();
+        let (private_w, common_w) = ((1.0 - shared).sqrt(), shared.sqrt());
+        let mut draw = || -> f64 { StandardNormal.sample(rng) };
+        let eta: Vec<f64> = (0..n).map(|_| sigma * draw()).collect();
+        let eta_common = if shared > 0.0 { sigma * draw() } else { 0.0 };
+        let current = eta.iter().map(|e| private_w * e + common_w * eta_common).collect();
+        Noise::Ou {
+            decay,
+            kick: sigma * (1.0 - decay * decay).sqrt(),
+            private_w,
+            common_w,
+            eta,
+            eta_common,
+            current,
         }
     }
 
     /// True when the noise adds nothing (and draws nothing).
     pub fn is_silent(&self) -> bool {
-        self.private_dv == 0.0 && self.common_dv == 0.0
+        matches!(self, Noise::White { private_dv, common_dv } if *private_dv == 0.0 && *common_dv == 0.0)
     }
 
-    /// Fills `out` with this step's voltage increments.
+    /// Fills this step's inputs: white voltage increments into `dv`, or the
+    /// OU current at the step's start and midpoint into `i_start`, `i_mid`.
     #[inline]
-    pub fn draw<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [f64]) {
-        if self.is_silent() {
-            out.fill(0.0);
-            return;
-        }
-        for o in out.iter_mut() {
-            let z: f64 = StandardNormal.sample(rng);
-            *o = self.private_dv * z;
-        }
-        if self.common_dv != 0.0 {
-            let z: f64 = StandardNormal.sample(rng);
-            let common = self.common_dv * z;
-            for o in out.iter_mut() {
-                *o += common;
+    pub fn draw<R: Rng + ?Sized>(&mut self, rng: &mut R, dv: &mut [f64], i_start: &mut [f64], i_mid: &mut [f64]) {
+        match self {
+            Noise::White { private_dv, common_dv } => {
+                if *private_dv == 0.0 && *common_dv == 0.0 {
+                    return;
+                }
+                for o in dv.iter_mut() {
+                    let z: f64 = StandardNormal.sample(rng);
+                    *o = *private_dv * z;
+                }
+                if *common_dv != 0.0 {
+                    let z: f64 = StandardNormal.sample(rng);
+                    let common = *common_dv * z;
+                    for o in dv.iter_mut() {
+                        *o += common;
+                    }
+                }
+            }
+            Noise::Ou {
+                decay,
+                kick,
+                private_w,
+                common_w,
+                eta,
+                eta_common,
+                current,
+            } => {
+                i_start.copy_from_slice(current);
+                for e in eta.iter_mut() {
+                    let z: f64 = StandardNormal.sample(rng);
+                    *e = *e * *decay + *kick * z;
+                }
+                if *common_w != 0.0 {
+                    let z: f64 = StandardNormal.sample(rng);
+                    *eta_common = *eta_common * *decay + *kick * z;
+                }
+                for (i, c) in current.iter_mut().enumerate() {
+                    *c = *private_w * eta[i] + *common_w * *eta_common;
+                    i_mid[i] = 0.5 * (i_start[i] + *c);
+                }
             }
         }
     }
@@ -251,12 +412,19 @@ mod tests {
     use rand::SeedableRng;
     use rand_xoshiro::Xoshiro256PlusPlus;
 
+    const QUIET: StepInput = StepInput {
+        noise_dv: &[0.0],
+        i_start: &[0.0],
+        i_mid: &[0.0],
+    };
+
     fn single(i_inj: f64, hh: HhParams) -> Network {
         Network {
             hh,
             i_inj: vec![i_inj],
             synapse: KineticSynapse::default(),
             coupling: Coupling::Uncoupled,
+            gap: Coupling::Uncoupled,
         }
     }
 
@@ -292,7 +460,7 @@ mod tests {
             let mut st = State::at_rest(&net, &[v0]);
             let before = st.clone();
             let mut ws = Workspace::new(1);
-            step(&net, method, 0.05, &mut st, &[0.0], &mut ws);
+            step(&net, method, 0.05, &mut st, &QUIET, &mut ws);
             for (a, b) in [
                 (st.v_mv[0], before.v_mv[0]),
                 (st.m[0], before.m[0]),
@@ -322,46 +490,97 @@ mod tests {
         let mut ws = Workspace::new(1);
         let dt = 0.01;
         for _ in 0..2000 {
-            step(&net, Method::ExpMidpoint, dt, &mut st, &[0.0], &mut ws);
+            step(&net, Method::ExpMidpoint, dt, &mut st, &QUIET, &mut ws);
         }
         let tau = hh.c_m / hh.g_l;
         let exact = hh.e_l_mv + 10.0 * (-20.0 / tau).exp();
         assert!((st.v_mv[0] - exact).abs() < 1e-6, "{} vs {exact}", st.v_mv[0]);
     }
 
-    #[test]
-    fn fully_shared_noise_is_identical_across_neurons() {
-        let noise = WhiteNoise::new(3.0, 1.0, 1.0, 0.01);
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
-        let mut out = [0.0; 5];
-        for _ in 0..100 {
-            noise.draw(&mut rng, &mut out);
-            assert!(out.iter().all(|&x| x == out[0]), "{out:?}");
-            assert!(out[0] != 0.0);
-        }
+    /// Draws `steps` white-noise increments (or OU currents) for `n` neurons.
+    fn draws(noise: &mut Noise, rng: &mut Xoshiro256PlusPlus, n: usize, steps: usize) -> Vec<Vec<f64>> {
+        let (mut dv, mut a, mut b) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        (0..steps)
+            .map(|_| {
+                noise.draw(rng, &mut dv, &mut a, &mut b);
+                if matches!(noise, Noise::White { .. }) {
+                    dv.clone()
+                } else {
+                    a.clone()
+                }
+            })
+            .collect()
     }
 
     #[test]
-    fn noise_increments_have_the_stated_variance_and_correlation() {
+    fn fully_shared_noise_is_identical_across_neurons() {
+        for tau in [0.0, 5.0] {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+            let mut noise = Noise::new(3.0, 1.0, tau, 1.0, 0.01, 5, &mut rng);
+            for out in draws(&mut noise, &mut rng, 5, 100) {
+                assert!(out.iter().all(|&x| x == out[0]), "tau {tau}: {out:?}");
+                assert!(out[0] != 0.0);
+            }
+        }
+    }
+
+    /// Sample sd of each series and their correlation.
+    fn sd_and_corr(samples: &[Vec<f64>]) -> (f64, f64) {
+        let k = samples.len() as f64;
+        let mean = |i: usize| samples.iter().map(|s| s[i]).sum::<f64>() / k;
+        let (m0, m1) = (mean(0), mean(1));
+        let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
+        for s in samples {
+            sxx += (s[0] - m0).powi(2);
+            syy += (s[1] - m1).powi(2);
+            sxy += (s[0] - m0) * (s[1] - m1);
+        }
+        ((sxx / k).sqrt(), sxy / (sxx * syy).sqrt())
+    }
+
+    #[test]
+    fn white_noise_increments_have_the_stated_variance_and_correlation() {
         // sigma = 2, C = 1, dt = 0.04: each increment has sd 2 * 0.2 = 0.4;
         // with c = 0.3 two neurons correlate at 0.3. With 200 000 draws the
         // standard error of the sd estimate is 0.4/sqrt(2*2e5) = 6e-4 and of
         // the correlation (1-c^2)/sqrt(2e5) = 2e-3: allow 5 standard errors.
-        let noise = WhiteNoise::new(2.0, 0.3, 1.0, 0.04);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
-        let mut out = [0.0; 2];
-        let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
-        let draws = 200_000;
-        for _ in 0..draws {
-            noise.draw(&mut rng, &mut out);
-            sxx += out[0] * out[0];
-            syy += out[1] * out[1];
-            sxy += out[0] * out[1];
-        }
-        let sd = (sxx / draws as f64).sqrt();
-        let corr = sxy / (sxx * syy).sqrt();
+        let mut noise = Noise::new(2.0, 0.3, 0.0, 1.0, 0.04, 2, &mut rng);
+        let (sd, corr) = sd_and_corr(&draws(&mut noise, &mut rng, 2, 200_000));
         assert!((sd - 0.4).abs() < 3e-3, "sd {sd}");
         assert!((corr - 0.3).abs() < 1e-2, "corr {corr}");
+    }
+
+    #[test]
+    fn ou_current_has_stationary_sd_sigma_correlation_c_and_time_constant_tau() {
+        // tau = 2 ms, dt = 0.1 ms, 400 000 steps = 20 000 correlation times:
+        // the sd estimate has relative error about 1/sqrt(20 000) = 0.7 %
+        // and the correlation about 0.01; allow about 4 of those.
+        let (sigma, tau, dt, c) = (1.5, 2.0, 0.1, 0.4);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(21);
+        let mut noise = Noise::new(sigma, c, tau, 1.0, dt, 2, &mut rng);
+        let samples = draws(&mut noise, &mut rng, 2, 400_000);
+        let (sd, corr) = sd_and_corr(&samples);
+        assert!((sd / sigma - 1.0).abs() < 0.03, "sd {sd}");
+        assert!((corr - c).abs() < 0.04, "corr {corr}");
+        // Autocorrelation at lag tau is e^-1 = 0.368 for an OU process.
+        let lag = (tau / dt) as usize;
+        let k = (samples.len() - lag) as f64;
+        let ac = samples.windows(lag + 1).map(|w| w[0][0] * w[lag][0]).sum::<f64>() / k / (sd * sd);
+        assert!((ac - (-1.0f64).exp()).abs() < 0.03, "autocorrelation at tau: {ac}");
+    }
+
+    #[test]
+    fn ou_statistics_do_not_depend_on_dt() {
+        // The exact update: the same sd at dt = 0.01 and dt = 1 (an Euler
+        // OU step would be off by a factor sqrt(1 - dt/2tau) at dt = 1).
+        for dt in [0.01, 1.0] {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+            let mut noise = Noise::new(2.0, 0.0, 1.0, 1.0, dt, 2, &mut rng);
+            let steps = (2000.0 / dt.min(0.1)) as usize;
+            let (sd, _) = sd_and_corr(&draws(&mut noise, &mut rng, 2, steps.min(400_000)));
+            assert!((sd / 2.0 - 1.0).abs() < 0.05, "dt {dt}: sd {sd}");
+        }
     }
 
     #[test]
@@ -370,9 +589,93 @@ mod tests {
         // a large part of a noisy step's cost).
         let mut a = Xoshiro256PlusPlus::seed_from_u64(3);
         let b = a.clone();
-        let mut out = [1.0; 3];
-        WhiteNoise::new(0.0, 0.5, 1.0, 0.01).draw(&mut a, &mut out);
+        let mut noise = Noise::new(0.0, 0.5, 0.0, 1.0, 0.01, 3, &mut a);
+        let mut out = [0.0; 3];
+        noise.draw(&mut a, &mut out, &mut [0.0; 3], &mut [0.0; 3]);
         assert_eq!(out, [0.0; 3]);
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn gap_currents_sum_to_zero_and_pull_voltages_together() {
+        use crate::model::Topology;
+        let v = [-65.0, -20.0, 10.0, -70.0];
+        for topology in [Topology::AllToAll, Topology::Ring] {
+            let gap = Coupling::new(&topology, 4, 0.3);
+            let mut i = [0.0; 4];
+            gap.diffusive(&v, &mut i);
+            // Charge conservation: exact up to rounding.
+            assert!(i.iter().sum::<f64>().abs() < 1e-12, "{topology:?}: {i:?}");
+            // The most depolarised neuron loses current, the most
+            // hyperpolarised gains it.
+            assert!(i[2] < 0.0 && i[3] > 0.0, "{i:?}");
+        }
+        // By hand: all-to-all, g = 0.3, neuron 0: 0.3 * (45 + 75 - 5) = 34.5.
+        let mut i = [0.0; 4];
+        Coupling::new(&Topology::AllToAll, 4, 0.3).diffusive(&v, &mut i);
+        assert!((i[0] - 34.5).abs() < 1e-12, "{}", i[0]);
+    }
+
+    #[test]
+    fn strong_order_one_on_a_linear_sde_with_known_solution() {
+        // Passive membrane with white noise: C dV = -gL (V - EL) dt + sigma dW,
+        // an OU process whose exact solution on a path is
+        // V(t+h) = EL + (V - EL) e^(-h/tau) + sigma/C int e^(-(t+h-s)/tau) dW(s).
+        // The reference integrates that exactly on a grid 64 times finer
+        // than the finest step (its own error is ~1e-3 of the errors
+        // measured); each method sees the same Brownian path, summed over
+        // its steps. For additive noise every scheme here has strong
+        // order 1: halving h halves E|V_h(T) - V(T)| (ratio 2; allowed 1.6-2.6
+        // for the Monte Carlo error of 300 paths).
+        let hh = HhParams {
+            g_na: 0.0,
+            g_k: 0.0,
+            ..HhParams::default()
+        };
+        let net = single(0.0, hh);
+        let tau = hh.c_m / hh.g_l;
+        let (sigma, t_end, fine_per_coarsest) = (5.0, 12.8, 256usize);
+        let steps_coarsest = 16usize; // h = 0.8 ms
+        let h0 = t_end / steps_coarsest as f64;
+        let delta = h0 / fine_per_coarsest as f64;
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(99);
+        for method in [Method::ExpMidpoint, Method::Euler] {
+            let mut err = [0.0f64; 3]; // h0, h0/2, h0/4
+            let paths = 300;
+            for _ in 0..paths {
+                let dw: Vec<f64> = (0..steps_coarsest * fine_per_coarsest)
+                    .map(|_| {
+                        let z: f64 = StandardNormal.sample(&mut rng);
+                        delta.sqrt() * z
+                    })
+                    .collect();
+                // Exact reference on the fine grid.
+                let mut x = 10.0; // V - EL
+                for w in &dw {
+                    x = x * (-delta / tau).exp() + sigma / hh.c_m * (-delta / (2.0 * tau)).exp() * w;
+                }
+                let exact = hh.e_l_mv + x;
+                for (level, e) in err.iter_mut().enumerate() {
+                    let per = fine_per_coarsest >> level;
+                    let h = delta * per as f64;
+                    let mut st = State::at_rest(&net, &[hh.e_l_mv + 10.0]);
+                    let mut ws = Workspace::new(1);
+                    for chunk in dw.chunks(per) {
+                        let dv = [sigma / hh.c_m * chunk.iter().sum::<f64>()];
+                        let input = StepInput {
+                            noise_dv: &dv,
+                            i_start: &[0.0],
+                            i_mid: &[0.0],
+                        };
+                        step(&net, method, h, &mut st, &input, &mut ws);
+                    }
+                    *e += (st.v_mv[0] - exact).abs() / paths as f64;
+                }
+            }
+            for k in 0..2 {
+                let ratio = err[k] / err[k + 1];
+                assert!((1.6..2.6).contains(&ratio), "{method:?}: errors {err:?}, ratio {ratio}");
+            }
+        }
     }
 }

@@ -63,6 +63,7 @@ pub fn build_tables(plan: &Plan, results: &[TrialResult]) -> PolarsResult<Tables
     let mut kuramoto_r = Vec::with_capacity(n_rows);
     let mut spike_sync = Vec::with_capacity(n_rows);
     let mut diverged_at_ms = Vec::with_capacity(n_rows);
+    let mut n_clamped = Vec::with_capacity(n_rows);
     let mut wall_ms = Vec::with_capacity(n_rows);
 
     let (mut nt, mut nn, mut nspk, mut nrate, mut ncv, mut nisi) = (vec![], vec![], vec![], vec![], vec![], vec![]);
@@ -78,6 +79,7 @@ pub fn build_tables(plan: &Plan, results: &[TrialResult]) -> PolarsResult<Tables
             col.push(x);
         }
         status.push(r.outcome.status.name());
+        n_clamped.push(r.outcome.n_clamped);
         wall_ms.push(r.wall_ms);
         let n = plan.points[t.point as usize].config.network.n();
         let sync = &r.outcome.sync;
@@ -143,6 +145,7 @@ pub fn build_tables(plan: &Plan, results: &[TrialResult]) -> PolarsResult<Tables
         Column::new("kuramoto_r".into(), kuramoto_r),
         Column::new("spike_sync".into(), spike_sync),
         Column::new("diverged_at_ms".into(), diverged_at_ms),
+        Column::new("n_clamped".into(), n_clamped),
         Column::new("wall_ms".into(), wall_ms),
     ]);
     Ok(Tables {

@@ -1,7 +1,7 @@
 //! Running trials: [`simulate_trial`] for one, [`run_ensemble`] for many on
 //! rayon. Nothing here prints; progress goes through a callback.
 
-use crate::integrate::{step, State, WhiteNoise, Workspace};
+use crate::integrate::{step, Noise, State, StepInput, Workspace};
 use crate::observe::sync::{kuramoto_r, spike_sync, ChiAccumulator};
 use crate::observe::{train_stats, SpikeDetector, TrainStats};
 use crate::plan::{Plan, Trial};
@@ -48,6 +48,8 @@ pub struct TrialOutcome {
     /// Population synchrony over the analysis window (all `None` when
     /// diverged).
     pub sync: Synchrony,
+    /// Gate values the `euler` method had to clamp into [0, 1].
+    pub n_clamped: u64,
 }
 
 /// Synchrony measures of one trial over its analysis window; `None` where a
@@ -88,7 +90,11 @@ pub fn simulate_trial_observed(
     let mut chi = ChiAccumulator::new(n);
     // Samples at t = k dt enter chi when transient_ms <= t < duration_ms.
     let first_sample = (cfg.transient_ms / cfg.dt_ms - 1e-9).ceil().max(0.0) as u64;
-    let (status, spikes_ms) = integrate_trial(cfg, seed, |step, t_ms, state| {
+    let Integrated {
+        status,
+        spikes_ms,
+        n_clamped,
+    } = integrate_trial(cfg, seed, |step, t_ms, state| {
         if step >= first_sample && step < cfg.n_steps {
             chi.push(&state.v_mv);
         }
@@ -100,6 +106,7 @@ pub fn simulate_trial_observed(
             spikes_ms: vec![],
             neurons: vec![],
             sync: Synchrony::default(),
+            n_clamped,
         };
     }
     let (t0, t1) = (cfg.transient_ms, cfg.duration_ms);
@@ -120,35 +127,55 @@ pub fn simulate_trial_observed(
         spikes_ms,
         neurons,
         sync,
+        n_clamped,
     }
+}
+
+/// What the bare integration loop returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Integrated {
+    pub status: Status,
+    /// Every spike, sorted per neuron (up to divergence).
+    pub spikes_ms: Vec<Vec<f64>>,
+    /// Gate values clamped into [0, 1] (only the `euler` method clamps).
+    pub n_clamped: u64,
 }
 
 /// The integration loop alone: noise, steps, spike detection and the
 /// divergence check, handing every state that did not diverge to `observe`.
-/// Returns the status and every spike (sorted per neuron). The reductions
-/// of [`simulate_trial`] sit on top of it; benches/reductions.rs measures
-/// their cost against this bare loop.
-pub fn integrate_trial(
-    cfg: &TrialConfig,
-    seed: u64,
-    mut observe: impl FnMut(u64, f64, &State),
-) -> (Status, Vec<Vec<f64>>) {
+/// The reductions of [`simulate_trial`] sit on top of it;
+/// benches/reductions.rs measures their cost against this bare loop.
+pub fn integrate_trial(cfg: &TrialConfig, seed: u64, mut observe: impl FnMut(u64, f64, &State)) -> Integrated {
     let net = &cfg.network;
     let n = net.n();
     let dt = cfg.dt_ms;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let noise = WhiteNoise::new(cfg.noise_sigma, cfg.noise_shared, net.hh.c_m, dt);
+    let mut noise = Noise::new(
+        cfg.noise_sigma,
+        cfg.noise_shared,
+        cfg.noise_tau_ms,
+        net.hh.c_m,
+        dt,
+        n,
+        &mut rng,
+    );
     let mut state = State::at_rest(net, &cfg.v0_mv);
     let mut ws = Workspace::new(n);
-    let mut noise_dv = vec![0.0; n];
+    let (mut noise_dv, mut i_start, mut i_mid) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
     let mut v_prev = vec![0.0; n];
     let mut detector = SpikeDetector::new(cfg.threshold_mv, cfg.rearm_mv, &cfg.v0_mv);
     let mut spikes_ms: Vec<Vec<f64>> = vec![Vec::new(); n];
+    let mut n_clamped = 0u64;
     observe(0, 0.0, &state);
     for k in 0..cfg.n_steps {
-        noise.draw(&mut rng, &mut noise_dv);
+        noise.draw(&mut rng, &mut noise_dv, &mut i_start, &mut i_mid);
         v_prev.copy_from_slice(&state.v_mv);
-        step(net, cfg.method, dt, &mut state, &noise_dv, &mut ws);
+        let input = StepInput {
+            noise_dv: &noise_dv,
+            i_start: &i_start,
+            i_mid: &i_mid,
+        };
+        n_clamped += u64::from(step(net, cfg.method, dt, &mut state, &input, &mut ws));
         // Times from the step index, not by accumulation, so that spike
         // times carry no drift of summed rounding errors.
         let t_prev = k as f64 * dt;
@@ -162,11 +189,19 @@ pub fn integrate_trial(
         }
         if diverged {
             let at_ms = (k + 1) as f64 * dt;
-            return (Status::Diverged { at_ms }, spikes_ms);
+            return Integrated {
+                status: Status::Diverged { at_ms },
+                spikes_ms,
+                n_clamped,
+            };
         }
         observe(k + 1, (k + 1) as f64 * dt, &state);
     }
-    (Status::Ok, spikes_ms)
+    Integrated {
+        status: Status::Ok,
+        spikes_ms,
+        n_clamped,
+    }
 }
 
 /// Samples of one trial's state in long format: one row per (sample, neuron).

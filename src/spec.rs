@@ -112,8 +112,11 @@ pub struct TrialConfig {
     pub network: Network,
     /// Initial voltage per neuron; gates and s start at steady state there.
     pub v0_mv: Vec<f64>,
-    /// White-noise intensity, uA/cm^2 * ms^0.5.
+    /// Noise intensity: uA/cm^2 * ms^0.5 for white noise, the stationary sd
+    /// in uA/cm^2 for OU noise.
     pub noise_sigma: f64,
+    /// OU correlation time (ms); 0 = white noise.
+    pub noise_tau_ms: f64,
     /// Fraction of the noise variance common to all neurons, in [0, 1].
     pub noise_shared: f64,
     pub threshold_mv: f64,
@@ -141,6 +144,8 @@ struct RawSpec {
     synapse: RawSynapse,
     #[serde(default)]
     noise: RawNoise,
+    #[serde(default)]
+    gap: RawGap,
     #[serde(default)]
     spikes: RawSpikes,
     #[allow(dead_code)] // read from the TOML table directly, kept so it is a known key
@@ -200,6 +205,14 @@ struct RawSynapse {
 struct RawNoise {
     sigma: Option<f64>,
     shared: Option<f64>,
+    tau_ms: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawGap {
+    g: Option<f64>,
+    topology: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -226,7 +239,7 @@ pub fn units(key: &str) -> Option<&'static str> {
 }
 
 /// Sections whose numeric keys may be swept.
-const SWEEPABLE_SECTIONS: [&str; 6] = ["time", "neuron", "network", "synapse", "noise", "spikes"];
+const SWEEPABLE_SECTIONS: [&str; 7] = ["time", "neuron", "network", "synapse", "noise", "spikes", "gap"];
 
 /// Largest network accepted: the dense coupling of an explicit matrix is n^2.
 const MAX_NEURONS: u32 = 100_000;
@@ -528,24 +541,22 @@ fn per_neuron(key: &str, v: Option<&Value>, default: f64, n: usize) -> Result<Ve
     Ok(values)
 }
 
-fn parse_topology(v: Option<&Value>, n: usize) -> Result<Topology, SpecError> {
+/// A topology value at `key` (`network.topology` or `gap.topology`).
+fn parse_topology(key: &str, v: &Value, n: usize) -> Result<Topology, SpecError> {
     const ALLOWED: &str =
         "must be \"all-to-all\", \"ring\", \"none\" or { matrix = [[...], ...] } (row i = inputs of neuron i)";
-    let Some(v) = v else {
-        return Ok(Topology::AllToAll);
-    };
     match v {
         Value::String(s) => match s.as_str() {
             "all-to-all" => Ok(Topology::AllToAll),
             "ring" => Ok(Topology::Ring),
             "none" => Ok(Topology::None),
-            _ => Err(SpecError::key("network.topology", Some(format!("{s:?}")), ALLOWED)),
+            _ => Err(SpecError::key(key, Some(format!("{s:?}")), ALLOWED)),
         },
         Value::Table(t) => {
             let (Some(Value::Array(rows)), 1) = (t.get("matrix"), t.len()) else {
-                return Err(SpecError::key("network.topology", Some(v.to_string()), ALLOWED));
+                return Err(SpecError::key(key, Some(v.to_string()), ALLOWED));
             };
-            let key = "network.topology.matrix";
+            let key = &format!("{key}.matrix");
             let mut matrix = Vec::with_capacity(rows.len());
             for row in rows {
                 let row = match row {
@@ -568,7 +579,7 @@ fn parse_topology(v: Option<&Value>, n: usize) -> Result<Topology, SpecError> {
             }
             Ok(Topology::Matrix(matrix))
         }
-        _ => Err(SpecError::key("network.topology", Some(v.to_string()), ALLOWED)),
+        _ => Err(SpecError::key(key, Some(v.to_string()), ALLOWED)),
     }
 }
 
@@ -637,7 +648,16 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
     let i_inj = per_neuron("neuron.i_inj", nr.i_inj.as_ref(), 10.0, n)?;
     let v0_mv = per_neuron("neuron.v0_mv", nr.v0_mv.as_ref(), -65.0, n)?;
 
-    let topology = parse_topology(raw.network.topology.as_ref(), n)?;
+    let topology = match &raw.network.topology {
+        Some(v) => parse_topology("network.topology", v, n)?,
+        None => Topology::AllToAll,
+    };
+    // Gap junctions sit on the network's topology unless given their own.
+    let gap_g = non_negative("gap.g", raw.gap.g.unwrap_or(0.0))?;
+    let gap_topology = match &raw.gap.topology {
+        Some(v) => parse_topology("gap.topology", v, n)?,
+        None => topology.clone(),
+    };
     let strength = raw.network.strength.unwrap_or(0.0);
     check(
         "network.strength",
@@ -675,6 +695,7 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
         (0.0..=1.0).contains(&noise_shared),
         "must be between 0 and 1",
     )?;
+    let noise_tau_ms = non_negative("noise.tau_ms", raw.noise.tau_ms.unwrap_or(0.0))?;
 
     let threshold_mv = finite("spikes.threshold_mv", raw.spikes.threshold_mv.unwrap_or(0.0))?;
     let rearm_mv = raw.spikes.rearm_mv.unwrap_or(-20.0);
@@ -696,10 +717,12 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
             i_inj,
             synapse,
             coupling: Coupling::new(&topology, n, strength),
+            gap: Coupling::new(&gap_topology, n, gap_g),
         },
         v0_mv,
         noise_sigma,
         noise_shared,
+        noise_tau_ms,
         threshold_mv,
         rearm_mv,
     })

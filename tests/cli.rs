@@ -92,6 +92,7 @@ fn run_writes_three_consistent_tables_with_metadata() {
             "kuramoto_r",
             "spike_sync",
             "diverged_at_ms",
+            "n_clamped",
             "wall_ms"
         ]
     );
@@ -506,4 +507,71 @@ fn plots_are_images_of_the_requested_size() {
         "network.strength",
     ]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("must be one of rate_hz"));
+}
+
+#[test]
+fn euler_counts_its_clamps_and_exponential_methods_never_clamp() {
+    // I = -200 drives V below -135 mV, where dt (alpha + beta) > 2 for the
+    // m gate at dt = 0.05: forward Euler overshoots [0, 1] and is clamped.
+    let tmp = tempfile::tempdir().unwrap();
+    let base = "name = \"clamp\"\n[time]\ndt_ms = 0.05\nduration_ms = 20.0\n[neuron]\ni_inj = -200.0\n";
+    for (method, clamps) in [("euler", true), ("exp-euler", false), ("exp-midpoint", false)] {
+        let text = format!("{base}[integrator]\nmethod = \"{method}\"\n");
+        let s = write_spec(tmp.path(), &text);
+        let out = tmp.path().join(method);
+        run_ok(&s, &out, &[]);
+        let n = table(&out, "trials")
+            .column("n_clamped")
+            .unwrap()
+            .u64()
+            .unwrap()
+            .get(0)
+            .unwrap();
+        assert_eq!(n > 0, clamps, "{method}: n_clamped = {n}");
+    }
+}
+
+#[test]
+fn strong_gap_junctions_lock_two_different_neurons_together() {
+    // I = 9 and 11 fire at different rates uncoupled (66 vs 71 Hz); a strong
+    // electrical coupling (g = 0.5 mS/cm^2) locks them 1:1, so their spike
+    // counts in the window agree within one.
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        tmp.path(),
+        "name = \"gap\"\n[time]\nduration_ms = 1000.0\ntransient_ms = 200.0\n[neuron]\ni_inj = [9.0, 11.0]\n[network]\nn = 2\n[sweep]\n\"gap.g\" = [0.0, 0.5]\n",
+    );
+    let out = tmp.path().join("out");
+    run_ok(&spec, &out, &[]);
+    let neurons = table(&out, "neurons");
+    let n: Vec<u32> = neurons
+        .column("n_spikes")
+        .unwrap()
+        .u32()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
+    assert!(n[1] > n[0] + 2, "uncoupled rates differ: {n:?}");
+    assert!(n[3].abs_diff(n[2]) <= 1, "coupled neurons lock: {n:?}");
+}
+
+#[test]
+fn coloured_noise_runs_sweeps_and_validates_its_time_constant() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        tmp.path(),
+        "name = \"ou\"\nreplicates = 2\n[time]\nduration_ms = 200.0\n[network]\nn = 2\n[noise]\nsigma = 3.0\nshared = 0.5\n[sweep]\n\"noise.tau_ms\" = [0.0, 5.0]\n",
+    );
+    let out = tmp.path().join("out");
+    run_ok(&spec, &out, &[]);
+    let trials = table(&out, "trials");
+    assert_eq!(trials.column("noise_tau_ms").unwrap().f64().unwrap().get(3), Some(5.0));
+    let bad = write_spec(
+        tmp.path(),
+        "name = \"ou\"\n[time]\nduration_ms = 10.0\n[noise]\ntau_ms = -1.0\n",
+    );
+    let o = spikesweep(&["plan", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("noise.tau_ms = -1: must be >= 0"));
 }

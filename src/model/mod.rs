@@ -20,11 +20,23 @@ pub struct Network {
     pub synapse: KineticSynapse,
     /// `E = strength * A`.
     pub coupling: Coupling,
+    /// Gap junctions: `G = g * A_gap`, current `sum_j G_ij (V_j - V_i)`.
+    pub gap: Coupling,
 }
 
 impl Network {
     /// Number of neurons.
     pub fn n(&self) -> usize {
         self.i_inj.len()
+    }
+
+    /// Gap-junction current into every neuron at voltages `v_mv` (uA/cm^2).
+    /// Without gap junctions `out` is left as it is: the stepper's buffer
+    /// starts at zero, and the common case then costs nothing per step.
+    #[inline]
+    pub fn gap_currents(&self, v_mv: &[f64], out: &mut [f64]) {
+        if self.gap != Coupling::Uncoupled {
+            self.gap.diffusive(v_mv, out);
+        }
     }
 }

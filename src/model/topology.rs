@@ -66,6 +66,32 @@ impl Coupling {
     }
 }
 
+impl Coupling {
+    /// Writes the diffusive (gap-junction) current `out_i = sum_j E_ij (x_j - x_i)`
+    /// (Dayan & Abbott 2001, §6.3 electrical synapses: `g (V_j - V_i)` per
+    /// junction). For a symmetric E the currents sum to zero: no charge is
+    /// created or lost.
+    #[inline]
+    pub fn diffusive(&self, x: &[f64], out: &mut [f64]) {
+        match self {
+            Coupling::Uncoupled => out.fill(0.0),
+            Coupling::AllToAll { strength } => {
+                let total: f64 = x.iter().sum();
+                let n = x.len() as f64;
+                for (o, &xi) in out.iter_mut().zip(x) {
+                    *o = strength * (total - n * xi);
+                }
+            }
+            Coupling::Dense { n, e } => {
+                for (i, o) in out.iter_mut().enumerate() {
+                    let row = &e[i * n..(i + 1) * n];
+                    *o = row.iter().zip(x).map(|(eij, xj)| eij * (xj - x[i])).sum();
+                }
+            }
+        }
+    }
+}
+
 /// The adjacency matrix of `topology` on `n` neurons, row-major.
 ///
 /// For [`Topology::Matrix`] the caller (spec validation) has checked the shape.

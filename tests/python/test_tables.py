@@ -14,7 +14,7 @@ from conftest import DURATION_MS, N_NEURONS, N_TRIALS, REPO, SMALL_SPEC, TRANSIE
 
 TRIAL_COLUMNS = [
     "trial", "point", "replicate", "seed", "noise_sigma", "network_strength",
-    "status", "n_spikes", "rate_hz", "cv_isi", "chi", "kuramoto_r", "spike_sync", "diverged_at_ms", "wall_ms",
+    "status", "n_spikes", "rate_hz", "cv_isi", "chi", "kuramoto_r", "spike_sync", "diverged_at_ms", "n_clamped", "wall_ms",
 ]
 
 
