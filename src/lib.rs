@@ -2,10 +2,11 @@
 //! from one TOML spec to Parquet tables of spikes, rates and synchrony.
 //!
 //! Layers only look upward (ARCHITECTURE.md):
-//! [`model`] -> [`integrate`] -> [`observe`] -> [`spec`] -> [`plan`] ->
+//! [`model`] -> [`graph`] -> [`integrate`] -> [`observe`] -> [`spec`] -> [`plan`] ->
 //! [`run`] -> [`output`] -> [`store`] -> [`plot`]; the binary (`src/main.rs`) is the only place that
 //! prints.
 
+pub mod graph;
 pub mod integrate;
 pub mod model;
 pub mod observe;

@@ -98,14 +98,7 @@ pub fn grid(axes: &[&[f64]]) -> Vec<Vec<f64>> {
     points
 }
 
-/// The SplitMix64 finaliser (Steele, Lea & Flood 2014, "Fast splittable
-/// pseudorandom number generators", OOPSLA; constants of Stafford's Mix13):
-/// a bijection of u64 with full avalanche.
-pub fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
+pub use crate::graph::mix64;
 
 const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
 

@@ -1,7 +1,9 @@
 //! Running trials: [`simulate_trial`] for one, [`run_ensemble`] for many on
 //! rayon. Nothing here prints; progress goes through a callback.
 
+use crate::graph::graph_seed;
 use crate::integrate::{step, Noise, State, StepInput, Workspace};
+use crate::model::Network;
 use crate::observe::sync::{kuramoto_r, spike_sync, ChiAccumulator};
 use crate::observe::{train_stats, SpikeDetector, TrainStats};
 use crate::plan::{Plan, Trial};
@@ -146,7 +148,20 @@ pub struct Integrated {
 /// The reductions of [`simulate_trial`] sit on top of it;
 /// benches/reductions.rs measures their cost against this bare loop.
 pub fn integrate_trial(cfg: &TrialConfig, seed: u64, mut observe: impl FnMut(u64, f64, &State)) -> Integrated {
-    let net = &cfg.network;
+    // With network.resample each trial draws its own graph and drive.
+    let resampled;
+    let net = if cfg.graph.resample && cfg.graph.is_random() {
+        let r = cfg.graph.realize(graph_seed(seed));
+        resampled = Network {
+            i_inj: r.i_inj,
+            coupling: r.coupling,
+            gap: r.gap,
+            ..cfg.network.clone()
+        };
+        &resampled
+    } else {
+        &cfg.network
+    };
     let n = net.n();
     let dt = cfg.dt_ms;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);

@@ -10,8 +10,9 @@
 //! the parsed TOML and validating that copy, so any numeric key can be swept
 //! and a swept value passes exactly the checks a written one does.
 
+use crate::graph::{graph_seed, GraphSpec, PerNeuron, TopologySpec};
 use crate::integrate::Method;
-use crate::model::{Coupling, HhParams, KineticSynapse, Network, Topology};
+use crate::model::{HhParams, KineticSynapse, Network, Topology};
 use serde::Deserialize;
 use toml::{Table, Value};
 
@@ -121,6 +122,9 @@ pub struct TrialConfig {
     pub noise_shared: f64,
     pub threshold_mv: f64,
     pub rearm_mv: f64,
+    /// How `network` was drawn; with `graph.resample` each trial draws its
+    /// own from its seed (see [`crate::graph`]).
+    pub graph: GraphSpec,
 }
 
 // ---------------------------------------------------------------- raw mirror
@@ -186,6 +190,10 @@ struct RawNetwork {
     n: Option<u32>,
     topology: Option<Value>,
     strength: Option<f64>,
+    p: Option<f64>,
+    k: Option<u32>,
+    normalize: Option<bool>,
+    resample: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -213,6 +221,8 @@ struct RawNoise {
 struct RawGap {
     g: Option<f64>,
     topology: Option<Value>,
+    p: Option<f64>,
+    k: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -227,7 +237,7 @@ pub fn units(key: &str) -> Option<&'static str> {
     let field = key.rsplit('.').next().unwrap_or(key);
     match field {
         "i_inj" => Some("uA/cm^2"),
-        "g_na" | "g_k" | "g_l" => Some("mS/cm^2"),
+        "g_na" | "g_k" | "g_l" | "g" => Some("mS/cm^2"),
         "c_m" => Some("uF/cm^2"),
         "sigma" => Some("uA/cm^2 ms^0.5"),
         "n" => Some("neurons"),
@@ -240,6 +250,9 @@ pub fn units(key: &str) -> Option<&'static str> {
 
 /// Sections whose numeric keys may be swept.
 const SWEEPABLE_SECTIONS: [&str; 7] = ["time", "neuron", "network", "synapse", "noise", "spikes", "gap"];
+
+/// Experiment seed when the spec gives none.
+const DEFAULT_SEED: u64 = 1;
 
 /// Largest network accepted: the dense coupling of an explicit matrix is n^2.
 const MAX_NEURONS: u32 = 100_000;
@@ -294,7 +307,7 @@ impl ExperimentSpec {
         };
         let spec = ExperimentSpec {
             name,
-            seed: raw.seed.unwrap_or(1),
+            seed: raw.seed.unwrap_or(DEFAULT_SEED),
             replicates,
             seed_mode,
             axes,
@@ -541,32 +554,72 @@ fn per_neuron(key: &str, v: Option<&Value>, default: f64, n: usize) -> Result<Ve
     Ok(values)
 }
 
-/// A topology value at `key` (`network.topology` or `gap.topology`).
-fn parse_topology(key: &str, v: &Value, n: usize) -> Result<Topology, SpecError> {
+/// The topology of `section` (`network` or `gap`), with its `p` and `k`.
+fn parse_topology(
+    section: &str,
+    v: &Value,
+    n: usize,
+    p: Option<f64>,
+    k: Option<u32>,
+) -> Result<TopologySpec, SpecError> {
     const ALLOWED: &str =
-        "must be \"all-to-all\", \"ring\", \"none\" or { matrix = [[...], ...] } (row i = inputs of neuron i)";
+        "must be \"all-to-all\", \"ring\", \"none\", \"random\" (with p), \"small-world\" (with k, p), \
+         { matrix = [[...], ...] } or { matrix_file = \"path.csv\" } (row i = inputs of neuron i)";
+    let key = format!("{section}.topology");
+    let probability = || -> Result<f64, SpecError> {
+        let key = format!("{section}.p");
+        let p = p.ok_or_else(|| {
+            SpecError::key(
+                &key,
+                None,
+                "is required by this topology: the connection (or rewiring) probability, 0 to 1",
+            )
+        })?;
+        check(&key, p, (0.0..=1.0).contains(&p), "must be between 0 and 1")
+    };
     match v {
         Value::String(s) => match s.as_str() {
-            "all-to-all" => Ok(Topology::AllToAll),
-            "ring" => Ok(Topology::Ring),
-            "none" => Ok(Topology::None),
-            _ => Err(SpecError::key(key, Some(format!("{s:?}")), ALLOWED)),
+            "all-to-all" => Ok(TopologySpec::Fixed(Topology::AllToAll)),
+            "ring" => Ok(TopologySpec::Fixed(Topology::Ring)),
+            "none" => Ok(TopologySpec::Fixed(Topology::None)),
+            "random" => Ok(TopologySpec::Random { p: probability()? }),
+            "small-world" => {
+                let kkey = format!("{section}.k");
+                let k = k.ok_or_else(|| {
+                    SpecError::key(&kkey, None, "is required by small-world: neighbours per neuron, even")
+                })?;
+                if k < 2 || k % 2 != 0 || k as usize >= n {
+                    return Err(SpecError::key(
+                        &kkey,
+                        Some(k.to_string()),
+                        format!("must be even, >= 2 and < network.n = {n}"),
+                    ));
+                }
+                Ok(TopologySpec::SmallWorld {
+                    k: k as usize,
+                    p: probability()?,
+                })
+            }
+            _ => Err(SpecError::key(&key, Some(format!("{s:?}")), ALLOWED)),
         },
-        Value::Table(t) => {
-            let (Some(Value::Array(rows)), 1) = (t.get("matrix"), t.len()) else {
-                return Err(SpecError::key(key, Some(v.to_string()), ALLOWED));
+        Value::Table(t) if t.len() == 1 => {
+            let (kind, value) = t.iter().next().expect("one entry");
+            let (rows, key) = match (kind.as_str(), value) {
+                ("matrix", Value::Array(rows)) => {
+                    (rows.iter().map(number_row).collect::<Vec<_>>(), format!("{key}.matrix"))
+                }
+                ("matrix_file", Value::String(path)) => (
+                    read_matrix_file(&format!("{key}.matrix_file"), path)?,
+                    format!("{key}.matrix_file"),
+                ),
+                _ => return Err(SpecError::key(&key, Some(v.to_string()), ALLOWED)),
             };
-            let key = &format!("{key}.matrix");
             let mut matrix = Vec::with_capacity(rows.len());
             for row in rows {
-                let row = match row {
-                    Value::Array(r) => r.iter().map(number).collect::<Option<Vec<f64>>>(),
-                    _ => None,
-                }
-                .ok_or_else(|| SpecError::key(key, Some(row.to_string()), "every row must be a list of numbers"))?;
+                let row = row.ok_or_else(|| SpecError::key(&key, None, "every row must be a list of numbers"))?;
                 for x in &row {
                     check(
-                        key,
+                        &key,
                         *x,
                         *x >= 0.0,
                         "entries must be finite and >= 0 (signs come from synapse.v_rev_mv)",
@@ -575,11 +628,68 @@ fn parse_topology(key: &str, v: &Value, n: usize) -> Result<Topology, SpecError>
                 matrix.push(row);
             }
             if matrix.len() != n || matrix.iter().any(|r| r.len() != n) {
-                return Err(SpecError::key(key, None, format!("must be n x n with network.n = {n}")));
+                return Err(SpecError::key(
+                    &key,
+                    None,
+                    format!("must be n x n with network.n = {n}"),
+                ));
             }
-            Ok(Topology::Matrix(matrix))
+            Ok(TopologySpec::Fixed(Topology::Matrix(matrix)))
         }
-        _ => Err(SpecError::key(key, Some(v.to_string()), ALLOWED)),
+        _ => Err(SpecError::key(&key, Some(v.to_string()), ALLOWED)),
+    }
+}
+
+fn number_row(row: &Value) -> Option<Vec<f64>> {
+    match row {
+        Value::Array(r) => r.iter().map(number).collect(),
+        _ => None,
+    }
+}
+
+/// Reads an adjacency matrix from a CSV file (numbers separated by commas
+/// or whitespace, one row per line; `#` starts a comment). A relative path
+/// is taken from the directory spikesweep runs in.
+fn read_matrix_file(key: &str, path: &str) -> Result<Vec<Option<Vec<f64>>>, SpecError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        SpecError::key(
+            key,
+            Some(format!("{path:?}")),
+            format!("cannot read it: {e} (relative paths start where spikesweep runs)"),
+        )
+    })?;
+    Ok(text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            l.split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|x| !x.is_empty())
+                .map(|x| x.parse().ok())
+                .collect()
+        })
+        .collect())
+}
+
+/// `{ uniform = [lo, hi] }` or `{ normal = [mean, sd] }`.
+fn drawn_per_neuron(key: &str, t: &toml::Table) -> Result<PerNeuron, SpecError> {
+    let bad = || {
+        SpecError::key(
+            key,
+            Some(Value::Table(t.clone()).to_string()),
+            "must be a number, a list with one number per neuron, { uniform = [lo, hi] } or { normal = [mean, sd] }",
+        )
+    };
+    let (kind, args) = t.iter().next().filter(|_| t.len() == 1).ok_or_else(bad)?;
+    let args: Vec<f64> = match args {
+        Value::Array(a) if a.len() == 2 => a.iter().map(number).collect::<Option<Vec<f64>>>().ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    let (a, b) = (finite(key, args[0])?, finite(key, args[1])?);
+    match kind.as_str() {
+        "uniform" if a <= b => Ok(PerNeuron::Uniform { lo: a, hi: b }),
+        "normal" if b >= 0.0 => Ok(PerNeuron::Normal { mean: a, sd: b }),
+        _ => Err(bad()),
     }
 }
 
@@ -645,17 +755,21 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
         e_l_mv: finite("neuron.e_l_mv", nr.e_l_mv.unwrap_or(d.e_l_mv))?,
         c_m: positive("neuron.c_m", nr.c_m.unwrap_or(d.c_m))?,
     };
-    let i_inj = per_neuron("neuron.i_inj", nr.i_inj.as_ref(), 10.0, n)?;
+    let i_inj = match nr.i_inj.as_ref() {
+        Some(Value::Table(t)) => drawn_per_neuron("neuron.i_inj", t)?,
+        v => PerNeuron::Values(per_neuron("neuron.i_inj", v, 10.0, n)?),
+    };
     let v0_mv = per_neuron("neuron.v0_mv", nr.v0_mv.as_ref(), -65.0, n)?;
 
-    let topology = match &raw.network.topology {
-        Some(v) => parse_topology("network.topology", v, n)?,
-        None => Topology::AllToAll,
+    let net = &raw.network;
+    let topology = match &net.topology {
+        Some(v) => parse_topology("network", v, n, net.p, net.k)?,
+        None => TopologySpec::Fixed(Topology::AllToAll),
     };
     // Gap junctions sit on the network's topology unless given their own.
     let gap_g = non_negative("gap.g", raw.gap.g.unwrap_or(0.0))?;
     let gap_topology = match &raw.gap.topology {
-        Some(v) => parse_topology("gap.topology", v, n)?,
+        Some(v) => parse_topology("gap", v, n, raw.gap.p, raw.gap.k)?,
         None => topology.clone(),
     };
     let strength = raw.network.strength.unwrap_or(0.0);
@@ -706,6 +820,17 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
         &format!("must be below spikes.threshold_mv = {threshold_mv}"),
     )?;
 
+    let graph = GraphSpec {
+        n,
+        topology,
+        strength,
+        normalize: net.normalize.unwrap_or(false),
+        gap_topology,
+        gap_g,
+        i_inj,
+        resample: net.resample.unwrap_or(false),
+    };
+    let realized = graph.realize(graph_seed(raw.seed.unwrap_or(DEFAULT_SEED)));
     Ok(TrialConfig {
         dt_ms,
         duration_ms,
@@ -714,11 +839,12 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
         method,
         network: Network {
             hh,
-            i_inj,
+            i_inj: realized.i_inj,
             synapse,
-            coupling: Coupling::new(&topology, n, strength),
-            gap: Coupling::new(&gap_topology, n, gap_g),
+            coupling: realized.coupling,
+            gap: realized.gap,
         },
+        graph,
         v0_mv,
         noise_sigma,
         noise_shared,
@@ -848,5 +974,48 @@ mod tests {
         );
         let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[network]\ntopology = \"mesh\"\n");
         assert!(e.starts_with("network.topology = \"mesh\": must be"), "{e}");
+    }
+
+    #[test]
+    fn random_topologies_need_their_parameters() {
+        let base = "name = \"t\"\n[time]\nduration_ms = 10.0\n[network]\nn = 10\n";
+        let e = err(&format!("{base}topology = \"random\"\n"));
+        assert!(e.starts_with("network.p: is required by this topology"), "{e}");
+        let e = err(&format!("{base}topology = \"random\"\np = 1.5\n"));
+        assert_eq!(e, "network.p = 1.5: must be between 0 and 1");
+        let e = err(&format!("{base}topology = \"small-world\"\nk = 3\np = 0.1\n"));
+        assert!(e.starts_with("network.k = 3: must be even"), "{e}");
+        let e = err(&format!("{base}topology = {{ matrix_file = \"/nonexistent.csv\" }}\n"));
+        assert!(
+            e.starts_with("network.topology.matrix_file = \"/nonexistent.csv\": cannot read it"),
+            "{e}"
+        );
+        let e = err(&format!("{base}[neuron]\ni_inj = {{ normal = [10.0, -1.0] }}\n"));
+        assert!(e.starts_with("neuron.i_inj = "), "{e}");
+        let spec = ExperimentSpec::parse(&format!(
+            "{base}topology = \"small-world\"\nk = 4\np = 0.2\nstrength = 0.1\n"
+        ))
+        .unwrap();
+        let c = spec.resolve(&[]).unwrap();
+        assert!(matches!(c.graph.topology, TopologySpec::SmallWorld { k: 4, .. }));
+        // The same spec resolves to the same graph (one graph per experiment).
+        assert_eq!(c.network, spec.resolve(&[]).unwrap().network);
+    }
+
+    #[test]
+    fn matrix_file_is_read_as_csv() {
+        let dir = std::env::temp_dir().join(format!("spikesweep-matrix-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.csv");
+        std::fs::write(&path, "# inputs of neuron 0, then 1\n0, 1\n0.5 0\n").unwrap();
+        let text = format!(
+            "name = \"t\"\n[time]\nduration_ms = 10.0\n[network]\nn = 2\nstrength = 2.0\ntopology = {{ matrix_file = {:?} }}\n",
+            path.display().to_string()
+        );
+        let c = ExperimentSpec::parse(&text).unwrap().resolve(&[]).unwrap();
+        let mut drive = [0.0; 2];
+        c.network.coupling.drive(&[1.0, 1.0], &mut drive);
+        assert_eq!(drive, [2.0, 1.0]);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -575,3 +575,40 @@ fn coloured_noise_runs_sweeps_and_validates_its_time_constant() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("noise.tau_ms = -1: must be >= 0"));
 }
+
+#[test]
+fn one_random_graph_per_experiment_unless_resampled() {
+    // No noise: replicates differ only if their graphs (and drives) do.
+    let base = "name = \"graph\"\nreplicates = 3\n[time]\nduration_ms = 100.0\n[network]\nn = 12\ntopology = \"random\"\np = 0.3\nstrength = 0.05\n[neuron]\ni_inj = { normal = [10.0, 2.0] }\n";
+    let tmp = tempfile::tempdir().unwrap();
+    for (resample, same) in [(false, true), (true, false)] {
+        let spec = write_spec(
+            tmp.path(),
+            &base.replace(
+                "strength = 0.05\n",
+                &format!("strength = 0.05\nresample = {resample}\n"),
+            ),
+        );
+        let out = tmp.path().join(format!("r{resample}"));
+        run_ok(&spec, &out, &[]);
+        let rate = table(&out, "trials").column("rate_hz").unwrap().f64().unwrap().clone();
+        let spikes = table(&out, "spikes");
+        let count = |t: u32| {
+            spikes
+                .column("trial")
+                .unwrap()
+                .u32()
+                .unwrap()
+                .equal(t)
+                .sum()
+                .unwrap_or(0)
+        };
+        let identical = rate.get(0) == rate.get(1) && rate.get(1) == rate.get(2) && count(0) == count(1);
+        assert_eq!(
+            identical,
+            same,
+            "resample = {resample}: {:?}",
+            (0..3).map(|i| rate.get(i)).collect::<Vec<_>>()
+        );
+    }
+}

@@ -45,6 +45,27 @@ impl Coupling {
         }
     }
 
+    /// The coupling `E = strength * A` of a given adjacency (row-major
+    /// n x n); with `normalize` each row is divided by its in-degree (the
+    /// row sum of A), so every neuron with inputs receives `strength` in
+    /// total.
+    pub fn from_adjacency(a: Vec<f64>, n: usize, strength: f64, normalize: bool) -> Coupling {
+        if strength == 0.0 || a.iter().all(|&x| x == 0.0) {
+            return Coupling::Uncoupled;
+        }
+        let mut e = a;
+        for row in e.chunks_mut(n.max(1)) {
+            let degree: f64 = row.iter().sum();
+            let scale = if normalize && degree > 0.0 {
+                strength / degree
+            } else {
+                strength
+            };
+            row.iter_mut().for_each(|x| *x *= scale);
+        }
+        Coupling::Dense { n, e }
+    }
+
     /// Writes `drive_i = sum_j E_ij s_j` for every i.
     #[inline]
     pub fn drive(&self, s: &[f64], drive: &mut [f64]) {
