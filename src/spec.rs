@@ -12,7 +12,7 @@
 
 use crate::graph::{graph_seed, GraphSpec, PerNeuron, TopologySpec};
 use crate::integrate::Method;
-use crate::model::{HhParams, KineticSynapse, Network, Topology};
+use crate::model::{HhParams, KineticSynapse, Network, RiseDecay, Topology};
 use serde::Deserialize;
 use toml::{Table, Value};
 
@@ -206,6 +206,9 @@ struct RawSynapse {
     beta_per_ms: Option<f64>,
     v_half_mv: Option<f64>,
     k_mv: Option<f64>,
+    tau_rise_ms: Option<f64>,
+    tau_decay_ms: Option<f64>,
+    e_rev_mv: Option<f64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -671,6 +674,78 @@ fn read_matrix_file(key: &str, path: &str) -> Result<Vec<Option<Vec<f64>>>, Spec
         .collect())
 }
 
+/// The synapse: the original question's kinetic one, or a double-exponential
+/// (rise/decay) one. Keys of the other kind are errors, not silently unused.
+fn parse_synapse(s: &RawSynapse) -> Result<(KineticSynapse, Option<RiseDecay>), SpecError> {
+    let ds = KineticSynapse::default();
+    let v_half_mv = finite("synapse.v_half_mv", s.v_half_mv.unwrap_or(ds.v_half_mv))?;
+    let k_mv = positive("synapse.k_mv", s.k_mv.unwrap_or(ds.k_mv))?;
+    let not_for = |key: &str, given: bool, kind: &str, hint: &str| {
+        if given {
+            Err(SpecError::key(
+                format!("synapse.{key}"),
+                None,
+                format!("does not apply to kind = \"{kind}\"; {hint}"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    match s.kind.as_deref() {
+        None | Some("kinetic") => {
+            let hint = "it belongs to kind = \"double-exp\"";
+            not_for("tau_rise_ms", s.tau_rise_ms.is_some(), "kinetic", hint)?;
+            not_for("tau_decay_ms", s.tau_decay_ms.is_some(), "kinetic", hint)?;
+            not_for(
+                "e_rev_mv",
+                s.e_rev_mv.is_some(),
+                "kinetic",
+                "the kinetic synapse reverses at synapse.v_rev_mv",
+            )?;
+            let synapse = KineticSynapse {
+                v_rev_mv: finite("synapse.v_rev_mv", s.v_rev_mv.unwrap_or(ds.v_rev_mv))?,
+                w: positive("synapse.w", s.w.unwrap_or(ds.w))?,
+                alpha_per_ms: non_negative("synapse.alpha_per_ms", s.alpha_per_ms.unwrap_or(ds.alpha_per_ms))?,
+                beta_per_ms: positive("synapse.beta_per_ms", s.beta_per_ms.unwrap_or(ds.beta_per_ms))?,
+                v_half_mv,
+                k_mv,
+            };
+            Ok((synapse, None))
+        }
+        Some("double-exp") => {
+            let hint = "it belongs to kind = \"kinetic\" (the double-exp synapse reverses at synapse.e_rev_mv)";
+            not_for("v_rev_mv", s.v_rev_mv.is_some(), "double-exp", hint)?;
+            not_for("w", s.w.is_some(), "double-exp", hint)?;
+            not_for("alpha_per_ms", s.alpha_per_ms.is_some(), "double-exp", hint)?;
+            not_for("beta_per_ms", s.beta_per_ms.is_some(), "double-exp", hint)?;
+            let tau_rise_ms = positive("synapse.tau_rise_ms", s.tau_rise_ms.unwrap_or(0.5))?;
+            let tau_decay_ms = positive("synapse.tau_decay_ms", s.tau_decay_ms.unwrap_or(5.0))?;
+            // The sigmoid T(V) is the kinetic synapse's opening rate with
+            // alpha = 1; the current is (e_rev - V) * drive, i.e. w = 1.
+            let synapse = KineticSynapse {
+                v_rev_mv: finite("synapse.e_rev_mv", s.e_rev_mv.unwrap_or(0.0))?,
+                w: 1.0,
+                alpha_per_ms: 1.0,
+                beta_per_ms: 1.0,
+                v_half_mv,
+                k_mv,
+            };
+            Ok((
+                synapse,
+                Some(RiseDecay {
+                    tau_rise_ms,
+                    tau_decay_ms,
+                }),
+            ))
+        }
+        Some(other) => Err(SpecError::key(
+            "synapse.kind",
+            Some(format!("{other:?}")),
+            "must be \"kinetic\" (the original question's synapse) or \"double-exp\" (rise/decay)",
+        )),
+    }
+}
+
 /// `{ uniform = [lo, hi] }` or `{ normal = [mean, sd] }`.
 fn drawn_per_neuron(key: &str, t: &toml::Table) -> Result<PerNeuron, SpecError> {
     let bad = || {
@@ -780,26 +855,7 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
         "must be >= 0 (an inhibitory synapse is a synapse.v_rev_mv below rest)",
     )?;
 
-    let s = &raw.synapse;
-    match s.kind.as_deref() {
-        None | Some("kinetic") => {}
-        Some(other) => {
-            return Err(SpecError::key(
-                "synapse.kind",
-                Some(format!("{other:?}")),
-                "must be \"kinetic\" (the original question's synapse)",
-            ))
-        }
-    }
-    let ds = KineticSynapse::default();
-    let synapse = KineticSynapse {
-        v_rev_mv: finite("synapse.v_rev_mv", s.v_rev_mv.unwrap_or(ds.v_rev_mv))?,
-        w: positive("synapse.w", s.w.unwrap_or(ds.w))?,
-        alpha_per_ms: non_negative("synapse.alpha_per_ms", s.alpha_per_ms.unwrap_or(ds.alpha_per_ms))?,
-        beta_per_ms: positive("synapse.beta_per_ms", s.beta_per_ms.unwrap_or(ds.beta_per_ms))?,
-        v_half_mv: finite("synapse.v_half_mv", s.v_half_mv.unwrap_or(ds.v_half_mv))?,
-        k_mv: positive("synapse.k_mv", s.k_mv.unwrap_or(ds.k_mv))?,
-    };
+    let (synapse, rise_decay) = parse_synapse(&raw.synapse)?;
 
     let noise_sigma = non_negative("noise.sigma", raw.noise.sigma.unwrap_or(0.0))?;
     let noise_shared = raw.noise.shared.unwrap_or(0.0);
@@ -843,6 +899,7 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
             synapse,
             coupling: realized.coupling,
             gap: realized.gap,
+            rise_decay,
         },
         graph,
         v0_mv,
@@ -1017,5 +1074,36 @@ mod tests {
         c.network.coupling.drive(&[1.0, 1.0], &mut drive);
         assert_eq!(drive, [2.0, 1.0]);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn synapse_keys_belong_to_their_kind() {
+        let base = "name = \"t\"\n[time]\nduration_ms = 10.0\n[synapse]\n";
+        let e = err(&format!("{base}tau_rise_ms = 1.0\n"));
+        assert!(
+            e.starts_with("synapse.tau_rise_ms: does not apply to kind = \"kinetic\""),
+            "{e}"
+        );
+        let e = err(&format!("{base}kind = \"double-exp\"\nv_rev_mv = 0.0\n"));
+        assert!(
+            e.contains("synapse.v_rev_mv: does not apply to kind = \"double-exp\"") && e.contains("e_rev_mv"),
+            "{e}"
+        );
+        let e = err(&format!("{base}kind = \"ampa\"\n"));
+        assert!(e.contains("\"double-exp\""), "{e}");
+        let c = ExperimentSpec::parse(&format!(
+            "{base}kind = \"double-exp\"\ne_rev_mv = -80.0\ntau_decay_ms = 8.0\n"
+        ))
+        .unwrap()
+        .resolve(&[])
+        .unwrap();
+        assert_eq!(
+            c.network.rise_decay,
+            Some(RiseDecay {
+                tau_rise_ms: 0.5,
+                tau_decay_ms: 8.0
+            })
+        );
+        assert_eq!(c.network.synapse.v_rev_mv, -80.0);
     }
 }

@@ -612,3 +612,48 @@ fn one_random_graph_per_experiment_unless_resampled() {
         );
     }
 }
+
+#[test]
+fn a_double_exponential_synapse_excites_or_inhibits_by_its_reversal() {
+    // Neuron 0 (I = 10) drives neuron 1 (I = 5: one onset spike, then rest)
+    // through a rise/decay synapse. Reversing at 0 mV it makes neuron 1
+    // fire; at -80 mV it keeps it silent.
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        tmp.path(),
+        "name = \"dexp\"\n[time]\nduration_ms = 500.0\ntransient_ms = 100.0\n[neuron]\ni_inj = [10.0, 5.0]\n[network]\nn = 2\ntopology = { matrix = [[0, 0], [1, 0]] }\nstrength = 0.5\n[synapse]\nkind = \"double-exp\"\ntau_rise_ms = 0.5\ntau_decay_ms = 5.0\n[sweep]\n\"synapse.e_rev_mv\" = [0.0, -80.0]\n",
+    );
+    let out = tmp.path().join("out");
+    run_ok(&spec, &out, &[]);
+    let n: Vec<u32> = table(&out, "neurons")
+        .column("n_spikes")
+        .unwrap()
+        .u32()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
+    // Rows: (trial 0: neuron 0, 1), (trial 1: neuron 0, 1).
+    assert!(n[1] > 10, "excitatory synapse drives neuron 1: {n:?}");
+    assert_eq!(n[3], 0, "inhibitory synapse silences neuron 1: {n:?}");
+}
+
+#[test]
+fn every_shipped_experiment_is_a_valid_spec() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let o = spikesweep(&["plan", path.to_str().unwrap()]);
+            assert!(
+                o.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6, "{checked} specs");
+}

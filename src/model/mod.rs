@@ -5,7 +5,7 @@ pub mod synapse;
 pub mod topology;
 
 pub use hh::HhParams;
-pub use synapse::KineticSynapse;
+pub use synapse::{KineticSynapse, RiseDecay};
 pub use topology::{Coupling, Topology};
 
 /// Everything deterministic about one network: who the neurons are and how
@@ -22,6 +22,9 @@ pub struct Network {
     pub coupling: Coupling,
     /// Gap junctions: `G = g * A_gap`, current `sum_j G_ij (V_j - V_i)`.
     pub gap: Coupling,
+    /// `Some` for a double-exponential synapse (its sigmoid, reversal and
+    /// `w = 1` are in `synapse`), `None` for the kinetic one.
+    pub rise_decay: Option<RiseDecay>,
 }
 
 impl Network {

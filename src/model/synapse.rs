@@ -60,6 +60,26 @@ impl KineticSynapse {
     }
 }
 
+/// Time constants of the double-exponential (rise/decay) synapse:
+///
+/// ```text
+/// dx_j/dt = (T(V_j) - x_j) / tau_rise        T(V) = 1 / (1 + exp(-(V - v_half)/k))
+/// ds_j/dt = (x_j - s_j) / tau_decay
+/// Isyn_i = (e_rev - V_i) * sum_j E_ij s_j
+/// ```
+///
+/// A presynaptic spike drives T to 1 for about a millisecond; s then rises
+/// with tau_rise and decays with tau_decay, the difference of two
+/// exponentials of the classic rise/decay conductance (Dayan & Abbott 2001,
+/// eq. 5.35; Roth & van Rossum 2009, in *Computational Modeling Methods
+/// for Neuroscientists*, ch. 6), driven smoothly by the presynaptic voltage
+/// as in the original question. Excitatory or inhibitory by `e_rev`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RiseDecay {
+    pub tau_rise_ms: f64,
+    pub tau_decay_ms: f64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
