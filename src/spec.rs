@@ -11,7 +11,7 @@
 //! and a swept value passes exactly the checks a written one does.
 
 use crate::graph::{graph_seed, GraphSpec, PerNeuron, TopologySpec};
-use crate::integrate::Method;
+use crate::integrate::{ChannelNoise, Method};
 use crate::model::{HhParams, KineticSynapse, Network, RiseDecay, Topology};
 use serde::Deserialize;
 use toml::{Table, Value};
@@ -118,6 +118,8 @@ pub struct TrialConfig {
     pub noise_sigma: f64,
     /// OU correlation time (ms); 0 = white noise.
     pub noise_tau_ms: f64,
+    /// Channel noise of a membrane patch, if any.
+    pub channel_noise: Option<ChannelNoise>,
     /// Fraction of the noise variance common to all neurons, in [0, 1].
     pub noise_shared: f64,
     pub threshold_mv: f64,
@@ -217,6 +219,9 @@ struct RawNoise {
     sigma: Option<f64>,
     shared: Option<f64>,
     tau_ms: Option<f64>,
+    channel_area_um2: Option<f64>,
+    na_channels_per_um2: Option<f64>,
+    k_channels_per_um2: Option<f64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -866,6 +871,16 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
         "must be between 0 and 1",
     )?;
     let noise_tau_ms = non_negative("noise.tau_ms", raw.noise.tau_ms.unwrap_or(0.0))?;
+    let area = non_negative("noise.channel_area_um2", raw.noise.channel_area_um2.unwrap_or(0.0))?;
+    let rho_na = positive(
+        "noise.na_channels_per_um2",
+        raw.noise.na_channels_per_um2.unwrap_or(60.0),
+    )?;
+    let rho_k = positive("noise.k_channels_per_um2", raw.noise.k_channels_per_um2.unwrap_or(18.0))?;
+    let channel_noise = (area > 0.0).then_some(ChannelNoise {
+        n_na: rho_na * area,
+        n_k: rho_k * area,
+    });
 
     let threshold_mv = finite("spikes.threshold_mv", raw.spikes.threshold_mv.unwrap_or(0.0))?;
     let rearm_mv = raw.spikes.rearm_mv.unwrap_or(-20.0);
@@ -906,6 +921,7 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
         noise_sigma,
         noise_shared,
         noise_tau_ms,
+        channel_noise,
         threshold_mv,
         rearm_mv,
     })
