@@ -79,7 +79,9 @@ $(VENV)/.installed: tests/python/requirements.txt
 	$(VPY) -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 	touch $@
 
-bench: ## Benchmarks (release); each prints its ratio against a baseline measured in the same run
+bench: $(VENV)/.installed ## Benchmarks (release): spikesweep vs numpy side by side, reductions overhead
+	$(CARGO) build --release --quiet
+	PYTHON=$(VPY) $(CARGO) bench --bench ensemble
 	$(CARGO) bench --bench reductions
 
 work-precision: ## Spike-time error against the reference and speed, per method and dt

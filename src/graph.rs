@@ -110,6 +110,10 @@ impl GraphSpec {
 fn coupling(t: &TopologySpec, n: usize, strength: f64, normalize: bool, rng: &mut Xoshiro256PlusPlus) -> Coupling {
     let a = match t {
         TopologySpec::Fixed(topology) if !normalize => return Coupling::new(topology, n, strength),
+        // Every in-degree is n - 1: keep the O(n) all-to-all sum.
+        TopologySpec::Fixed(Topology::AllToAll) if n >= 2 => {
+            return Coupling::new(&Topology::AllToAll, n, strength / (n - 1) as f64)
+        }
         TopologySpec::Fixed(topology) => crate::model::topology::adjacency(topology, n),
         TopologySpec::Random { p } => erdos_renyi(n, *p, rng),
         TopologySpec::SmallWorld { k, p } => watts_strogatz(n, *k, *p, rng),
@@ -260,5 +264,12 @@ mod tests {
         assert!(v.iter().all(|x| (5.0..15.0).contains(x)));
         // Standard errors: 0.029 for the mean, 0.013 for the sd.
         assert!((mean - 10.0).abs() < 0.12 && (sd - 2.887).abs() < 0.06, "{mean} {sd}");
+    }
+
+    #[test]
+    fn normalised_all_to_all_stays_an_o_n_sum() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(4);
+        let c = coupling(&TopologySpec::Fixed(Topology::AllToAll), 5, 0.2, true, &mut rng);
+        assert_eq!(c, Coupling::AllToAll { strength: 0.05 });
     }
 }

@@ -1,22 +1,12 @@
 //! End-to-end tests of the `spikesweep` binary on small specs.
 
+mod common;
+
+use common::{run_ok, spike_times, spikesweep, table, write_spec};
 use polars::prelude::*;
 use spikesweep::output::{read_metadata, read_table};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn spikesweep(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spikesweep"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn write_spec(dir: &Path, text: &str) -> PathBuf {
-    let path = dir.join("spec.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
+use std::path::Path;
+use std::process::Command;
 
 const SMALL: &str = r#"
 name = "small"
@@ -37,24 +27,6 @@ sigma = 2.0
 "noise.sigma" = [0.0, 3.0]
 "network.strength" = { linspace = [0.0, 0.2, 3] }
 "#;
-
-fn run_ok(spec: &Path, out: &Path, extra: &[&str]) -> String {
-    let mut args = vec!["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let o = spikesweep(&args);
-    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout {stdout}\nstderr {}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    stdout
-}
-
-fn table(dir: &Path, name: &str) -> DataFrame {
-    read_table(&dir.join(format!("{name}.parquet"))).unwrap()
-}
 
 #[test]
 fn run_writes_three_consistent_tables_with_metadata() {
@@ -158,19 +130,7 @@ fn zero_noise_replicates_are_identical_and_noisy_ones_are_not() {
     assert_eq!(rate.get(0), rate.get(1));
     assert_eq!(cv.get(0), cv.get(2));
     let spikes = table(&out, "spikes");
-    let times = |trial: u32| -> Vec<f64> {
-        let mask = spikes.column("trial").unwrap().u32().unwrap().equal(trial);
-        spikes
-            .filter(&mask)
-            .unwrap()
-            .column("t_ms")
-            .unwrap()
-            .f64()
-            .unwrap()
-            .iter()
-            .map(|x| x.expect("no nulls"))
-            .collect()
-    };
+    let times = |trial: u32| spike_times(&spikes, trial);
     assert_eq!(times(0), times(1));
     assert_ne!(times(9), times(10));
 }
@@ -187,19 +147,7 @@ fn common_seed_mode_repeats_the_noise_across_points() {
         let out = tmp.path().join(mode);
         run_ok(&spec, &out, &[]);
         let spikes = table(&out, "spikes");
-        let times = |trial: u32| -> Vec<f64> {
-            let mask = spikes.column("trial").unwrap().u32().unwrap().equal(trial);
-            spikes
-                .filter(&mask)
-                .unwrap()
-                .column("t_ms")
-                .unwrap()
-                .f64()
-                .unwrap()
-                .iter()
-                .map(|x| x.expect("no nulls"))
-                .collect()
-        };
+        let times = |trial: u32| spike_times(&spikes, trial);
         // Trial 0 = (point 0, rep 0), trial 2 = (point 1, rep 0).
         assert_eq!(times(0) == times(2), same, "{mode}");
         assert_ne!(times(0), times(1), "{mode}: replicates differ");

@@ -1,36 +1,14 @@
 //! Sharded runs, merge, crash safety and resume, through the binary.
 
+mod common;
+
+use common::{bin, ok, spikesweep, write_spec};
 use polars::prelude::*;
 use rand::{RngExt, SeedableRng};
 use spikesweep::store::read_final;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_spikesweep"))
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = run(args);
-    assert!(
-        o.status.success(),
-        "{args:?}: {:?}\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn spec(dir: &Path, text: &str) -> PathBuf {
-    let p = dir.join("spec.toml");
-    std::fs::write(&p, text).unwrap();
-    p
-}
 
 const SWEEP: &str = r#"
 name = "scale"
@@ -67,7 +45,7 @@ fn assert_same_tables(a: &Path, b: &Path) {
 #[test]
 fn merged_shards_equal_the_unsharded_run_row_for_row() {
     let tmp = tempfile::tempdir().unwrap();
-    let s = spec(tmp.path(), SWEEP);
+    let s = write_spec(tmp.path(), SWEEP);
     let s = s.to_str().unwrap();
     let whole = tmp.path().join("whole");
     let sharded = tmp.path().join("sharded");
@@ -110,7 +88,7 @@ fn merged_shards_equal_the_unsharded_run_row_for_row() {
 #[test]
 fn merge_names_missing_and_unfinished_shards_and_refuses_mixed_specs() {
     let tmp = tempfile::tempdir().unwrap();
-    let s = spec(tmp.path(), SWEEP);
+    let s = write_spec(tmp.path(), SWEEP);
     let s = s.to_str().unwrap();
     let out = tmp.path().join("out");
     let o = tmp.path().join("out");
@@ -118,7 +96,7 @@ fn merge_names_missing_and_unfinished_shards_and_refuses_mixed_specs() {
     ok(&["run", s, "--out", o.to_str().unwrap(), "--shard", "2/4"]);
     // An unfinished shard: started, never completed (no manifest).
     std::fs::create_dir_all(out.join("shards/3-of-4/parts")).unwrap();
-    let r = run(&["merge", out.to_str().unwrap()]);
+    let r = spikesweep(&["merge", out.to_str().unwrap()]);
     assert_eq!(r.status.code(), Some(2));
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(err.contains("missing: 1-of-4"), "{err}");
@@ -128,7 +106,7 @@ fn merge_names_missing_and_unfinished_shards_and_refuses_mixed_specs() {
     // A shard from another spec is refused by its hash.
     let other = tmp.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
-    let s2 = spec(&other, &SWEEP.replace("seed = 5", "seed = 6"));
+    let s2 = write_spec(&other, &SWEEP.replace("seed = 5", "seed = 6"));
     std::fs::remove_dir_all(out.join("shards/3-of-4")).unwrap();
     ok(&["run", s, "--out", o.to_str().unwrap(), "--shard", "1/4"]);
     ok(&[
@@ -139,7 +117,7 @@ fn merge_names_missing_and_unfinished_shards_and_refuses_mixed_specs() {
         "--shard",
         "3/4",
     ]);
-    let r = run(&["merge", out.to_str().unwrap()]);
+    let r = spikesweep(&["merge", out.to_str().unwrap()]);
     assert_eq!(r.status.code(), Some(2));
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(err.contains("3-of-4 were run from a different spec"), "{err}");
@@ -164,7 +142,7 @@ strength = 0.1
 #[test]
 fn killed_runs_resume_to_the_tables_of_an_uninterrupted_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let s = spec(tmp.path(), LONG);
+    let s = write_spec(tmp.path(), LONG);
     let s = s.to_str().unwrap();
     let clean = tmp.path().join("clean");
     ok(&["run", s, "--out", clean.to_str().unwrap()]);
@@ -202,7 +180,7 @@ fn killed_runs_resume_to_the_tables_of_an_uninterrupted_run() {
     assert!(kills >= 2, "the test must really kill the run ({kills} kills)");
     // Without --resume the interrupted run is not overwritten.
     if !out.join("manifest.toml").exists() {
-        let r = run(&["run", s, "--out", o]);
+        let r = spikesweep(&["run", s, "--out", o]);
         assert_eq!(r.status.code(), Some(2));
         assert!(String::from_utf8_lossy(&r.stderr).contains("--resume"));
     }
@@ -214,7 +192,7 @@ fn killed_runs_resume_to_the_tables_of_an_uninterrupted_run() {
 #[test]
 fn sigint_commits_finished_trials_exits_130_and_says_how_to_resume() {
     let tmp = tempfile::tempdir().unwrap();
-    let s = spec(tmp.path(), LONG);
+    let s = write_spec(tmp.path(), LONG);
     let s = s.to_str().unwrap();
     let out = tmp.path().join("out");
     let o = out.to_str().unwrap();
@@ -262,16 +240,16 @@ fn sigint_commits_finished_trials_exits_130_and_says_how_to_resume() {
 #[test]
 fn a_complete_run_is_kept_unless_forced_and_resume_has_nothing_to_do() {
     let tmp = tempfile::tempdir().unwrap();
-    let s = spec(tmp.path(), SWEEP);
+    let s = write_spec(tmp.path(), SWEEP);
     let s = s.to_str().unwrap();
     let out = tmp.path().join("out");
     let o = out.to_str().unwrap();
     ok(&["run", s, "--out", o]);
-    let r = run(&["run", s, "--out", o]);
+    let r = spikesweep(&["run", s, "--out", o]);
     assert_eq!(r.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&r.stderr).contains("already holds a complete run; pass --force"));
     assert!(ok(&["run", s, "--out", o, "--resume"]).contains("nothing to resume"));
     ok(&["run", s, "--out", o, "--force"]);
-    let r = run(&["run", s, "--out", o, "--force", "--resume"]);
+    let r = spikesweep(&["run", s, "--out", o, "--force", "--resume"]);
     assert_eq!(r.status.code(), Some(2), "--force and --resume conflict");
 }

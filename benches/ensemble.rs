@@ -1,0 +1,153 @@
+//! `make bench`: spikesweep against the numpy code a researcher would write
+//! (benches/numpy_baseline.py), the same workloads measured in the same run,
+//! printed as one table with the ratio. Plus thread scaling and end-to-end
+//! throughput of many tiny trials (Parquet writing included).
+//!
+//!     cargo bench --bench ensemble      (or: make bench)
+//!
+//! Set PYTHON to a Python with numpy (default: .venv/bin/python, made by
+//! `make test`, else python3). Figures are medians; the machine is shared,
+//! so compare ratios from one run, not figures across runs.
+
+use spikesweep::plan::Plan;
+use spikesweep::run::run_ensemble;
+use spikesweep::spec::ExperimentSpec;
+use std::process::Command;
+use std::time::Instant;
+
+fn plan(neurons: usize, replicates: u32, ms: f64, normalize: bool) -> Plan {
+    let v0: Vec<String> = (0..neurons)
+        .map(|i| if i % 2 == 0 { "-65.0" } else { "-70.0" }.to_string())
+        .collect();
+    let text = format!(
+        "name = \"bench\"\nreplicates = {replicates}\n[time]\ndt_ms = 0.01\nduration_ms = {ms}\n[neuron]\ni_inj = 10.0\nv0_mv = [{}]\n\
+         [network]\nn = {neurons}\nstrength = 0.1\nnormalize = {normalize}\n[noise]\nsigma = 2.0\n",
+        v0.join(", ")
+    );
+    Plan::new(ExperimentSpec::parse(&text).unwrap()).unwrap()
+}
+
+/// Median wall seconds of `repeats` runs of all trials of `plan`.
+fn time_ensemble(plan: &Plan, threads: usize, repeats: usize) -> f64 {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let ids: Vec<u32> = (0..plan.n_trials()).collect();
+    let mut walls: Vec<f64> = (0..repeats)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(run_ensemble(plan, &ids, &pool, &|_| {}, &|| false));
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    walls.sort_by(f64::total_cmp);
+    walls[walls.len() / 2]
+}
+
+fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| {
+        let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
+        if std::path::Path::new(venv).exists() {
+            venv.into()
+        } else {
+            "python3".into()
+        }
+    })
+}
+
+/// neuron-steps/s of the numpy baseline, or None if it cannot run.
+fn numpy(args: &[&str]) -> Option<f64> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/numpy_baseline.py");
+    let out = Command::new(python()).arg(script).args(args).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("neuron_steps_per_s="))
+        .and_then(|x| x.trim().parse().ok())
+}
+
+fn row(workload: &str, ours: f64, theirs: Option<f64>) {
+    match theirs {
+        Some(t) => println!("| {workload} | {ours:.3e} | {t:.3e} | {:.1}x |", ours / t),
+        None => println!("| {workload} | {ours:.3e} | (numpy unavailable) | - |"),
+    }
+}
+
+fn main() {
+    println!("| workload (1 core unless said) | spikesweep neuron-steps/s | numpy neuron-steps/s | ratio |");
+    println!("|---|---|---|---|");
+
+    let pair = plan(2, 2000, 100.0, false);
+    let wall = time_ensemble(&pair, 1, 3);
+    row(
+        "pair ensemble: 2 neurons, dt 0.01, sigma 2 (2000 x 100 ms; numpy 10000 x 100 ms)",
+        pair.neuron_steps() as f64 / wall,
+        numpy(&["--trials", "10000", "--neurons", "2", "--ms", "100", "--repeats", "3"]),
+    );
+
+    let big = plan(100, 20, 100.0, true);
+    let wall = time_ensemble(&big, 1, 3);
+    row(
+        "100-neuron all-to-all, normalised (20 x 100 ms; numpy 100 x 100 ms)",
+        big.neuron_steps() as f64 / wall,
+        numpy(&[
+            "--trials",
+            "100",
+            "--neurons",
+            "100",
+            "--ms",
+            "100",
+            "--repeats",
+            "1",
+            "--normalize",
+        ]),
+    );
+
+    let single = plan(2, 1, 1000.0, false);
+    let wall = time_ensemble(&single, 1, 7);
+    row(
+        &format!("one seed pair trial, 1000 ms: {:.1} ms wall", wall * 1e3),
+        single.neuron_steps() as f64 / wall,
+        numpy(&["--trials", "1", "--neurons", "2", "--ms", "1000", "--repeats", "1"]),
+    );
+
+    let one = time_ensemble(&pair, 1, 3);
+    let two = time_ensemble(&pair, 2, 3);
+    println!(
+        "| pair ensemble on 2 threads: {:.3e} neuron-steps/s, speed-up {:.2}x over 1 thread | | | |",
+        pair.neuron_steps() as f64 / two,
+        one / two
+    );
+
+    // Many tiny trials end to end: the release binary, Parquet included.
+    let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/spikesweep");
+    let dir = std::env::temp_dir().join(format!("spikesweep-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("tiny.toml");
+    let trials = 20_000;
+    std::fs::write(
+        &spec,
+        format!("name = \"tiny\"\nreplicates = {trials}\n[time]\nduration_ms = 10.0\n[network]\nn = 2\nstrength = 0.1\n[noise]\nsigma = 2.0\n"),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let status = Command::new(bin)
+        .args([
+            "run",
+            spec.to_str().unwrap(),
+            "--out",
+            dir.join("out").to_str().unwrap(),
+            "--threads",
+            "1",
+            "--quiet",
+        ])
+        .output();
+    let wall = t.elapsed().as_secs_f64();
+    match status {
+        Ok(o) if o.status.success() => {
+            println!(
+                "| {trials} tiny trials (2 neurons, 10 ms) end to end incl. Parquet, 1 thread: {:.0} trials/s | | | |",
+                trials as f64 / wall
+            )
+        }
+        _ => println!("| tiny trials: build the release binary first (make bench does) | | | |"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,61 @@
+//! Helpers shared by the integration tests that drive the binary.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use polars::prelude::*;
+use spikesweep::output::read_table;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The binary under test.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_spikesweep"))
+}
+
+/// Runs the binary to completion.
+pub fn spikesweep(args: &[&str]) -> Output {
+    bin().args(args).output().expect("binary runs")
+}
+
+/// Runs the binary, asserts success, returns its stdout.
+pub fn ok(args: &[&str]) -> String {
+    let o = spikesweep(args);
+    assert!(
+        o.status.success(),
+        "{args:?}: {:?}\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Writes `text` to `dir/spec.toml`.
+pub fn write_spec(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("spec.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `spikesweep run SPEC --out OUT EXTRA...`, asserting success; its stdout.
+pub fn run_ok(spec: &Path, out: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    ok(&args)
+}
+
+/// A final table of a run directory.
+pub fn table(dir: &Path, name: &str) -> DataFrame {
+    read_table(&dir.join(format!("{name}.parquet"))).unwrap()
+}
+
+/// Spike times of one trial in a spikes table, in row order.
+pub fn spike_times(spikes: &DataFrame, trial: u32) -> Vec<f64> {
+    let mask = spikes.column("trial").unwrap().u32().unwrap().equal(trial);
+    let rows = spikes.filter(&mask).unwrap();
+    rows.column("t_ms")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .map(|x| x.expect("no nulls"))
+        .collect()
+}
