@@ -16,11 +16,15 @@ use std::process::Command;
 use std::time::Instant;
 
 fn plan(neurons: usize, replicates: u32, ms: f64, normalize: bool) -> Plan {
+    plan_with(neurons, replicates, ms, normalize, false)
+}
+
+fn plan_with(neurons: usize, replicates: u32, ms: f64, normalize: bool, tables: bool) -> Plan {
     let v0: Vec<String> = (0..neurons)
         .map(|i| if i % 2 == 0 { "-65.0" } else { "-70.0" }.to_string())
         .collect();
     let text = format!(
-        "name = \"bench\"\nreplicates = {replicates}\n[time]\ndt_ms = 0.01\nduration_ms = {ms}\n[neuron]\ni_inj = 10.0\nv0_mv = [{}]\n\
+        "name = \"bench\"\nreplicates = {replicates}\n[integrator]\ntables = {tables}\n[time]\ndt_ms = 0.01\nduration_ms = {ms}\n[neuron]\ni_inj = 10.0\nv0_mv = [{}]\n\
          [network]\nn = {neurons}\nstrength = 0.1\nnormalize = {normalize}\n[noise]\nsigma = 2.0\n",
         v0.join(", ")
     );
@@ -74,12 +78,21 @@ fn main() {
     println!("| workload (1 core unless said) | spikesweep neuron-steps/s | numpy neuron-steps/s | ratio |");
     println!("|---|---|---|---|");
 
+    let numpy_pair = numpy(&["--trials", "10000", "--neurons", "2", "--ms", "100", "--repeats", "3"]);
     let pair = plan(2, 2000, 100.0, false);
     let wall = time_ensemble(&pair, 1, 3);
     row(
         "pair ensemble: 2 neurons, dt 0.01, sigma 2 (2000 x 100 ms; numpy 10000 x 100 ms)",
         pair.neuron_steps() as f64 / wall,
-        numpy(&["--trials", "10000", "--neurons", "2", "--ms", "100", "--repeats", "3"]),
+        numpy_pair,
+    );
+
+    let tabled = plan_with(2, 2000, 100.0, false, true);
+    let wall = time_ensemble(&tabled, 1, 3);
+    row(
+        "pair ensemble, integrator.tables = true (opt-in)",
+        tabled.neuron_steps() as f64 / wall,
+        numpy_pair,
     );
 
     let big = plan(100, 20, 100.0, true);

@@ -12,8 +12,13 @@ use spikesweep::spec::{ExperimentSpec, TrialConfig};
 use std::time::Instant;
 
 fn pair(method: &str, dt_ms: f64, duration_ms: f64, sigma: f64) -> TrialConfig {
+    // "exp-midpoint+tables" is exp-midpoint with integrator.tables = true.
+    let (method, tables) = match method.strip_suffix("+tables") {
+        Some(m) => (m, true),
+        None => (method, false),
+    };
     let text = format!(
-        "name = \"wp\"\n[time]\ndt_ms = {dt_ms}\nduration_ms = {duration_ms}\n[integrator]\nmethod = \"{method}\"\n\
+        "name = \"wp\"\n[time]\ndt_ms = {dt_ms}\nduration_ms = {duration_ms}\n[integrator]\nmethod = \"{method}\"\ntables = {tables}\n\
          [neuron]\nv0_mv = [-65.0, -70.0]\n[network]\nn = 2\nstrength = 0.1\n[noise]\nsigma = {sigma}\n"
     );
     ExperimentSpec::parse(&text).unwrap().resolve(&[]).unwrap()
@@ -35,7 +40,8 @@ fn main() {
         .collect();
     println!("| method | dt (ms) | max spike-time error (ms) | neuron-steps/s (1 core) |");
     println!("|---|---|---|---|");
-    for (name, _) in Method::ALL {
+    let names = Method::ALL.iter().map(|(n, _)| *n).chain(["exp-midpoint+tables"]);
+    for name in names {
         for dt in [0.1, 0.05, 0.025, 0.01, 0.005] {
             let out = simulate_trial(&pair(name, dt, 200.0, 0.0), 1);
             let error = match out.status {

@@ -191,7 +191,15 @@ pub fn integrate_trial(cfg: &TrialConfig, seed: u64, mut observe: impl FnMut(u64
             i_start: &i_start,
             i_mid: &i_mid,
         };
-        n_clamped += u64::from(step(net, cfg.method, dt, &mut state, &input, &mut ws));
+        n_clamped += u64::from(step(
+            net,
+            cfg.method,
+            dt,
+            &mut state,
+            &input,
+            &mut ws,
+            cfg.gate_table.as_deref(),
+        ));
         if let Some(channels) = &cfg.channel_noise {
             n_clamped += u64::from(channels.apply(&mut rng, &mut state, &v_prev, dt));
         }

@@ -11,7 +11,7 @@
 //! and a swept value passes exactly the checks a written one does.
 
 use crate::graph::{graph_seed, GraphSpec, PerNeuron, TopologySpec};
-use crate::integrate::{ChannelNoise, Method};
+use crate::integrate::{ChannelNoise, GateTable, Method};
 use crate::model::{HhParams, KineticSynapse, Network, RiseDecay, Topology};
 use serde::Deserialize;
 use toml::{Table, Value};
@@ -120,6 +120,8 @@ pub struct TrialConfig {
     pub noise_tau_ms: f64,
     /// Channel noise of a membrane patch, if any.
     pub channel_noise: Option<ChannelNoise>,
+    /// Tabulated gate updates (opt-in `integrator.tables`), shared per dt.
+    pub gate_table: Option<std::sync::Arc<GateTable>>,
     /// Fraction of the noise variance common to all neurons, in [0, 1].
     pub noise_shared: f64,
     pub threshold_mv: f64,
@@ -170,6 +172,7 @@ struct RawTime {
 #[serde(deny_unknown_fields)]
 struct RawIntegrator {
     method: Option<String>,
+    tables: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -813,6 +816,18 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
         })?,
     };
 
+    let gate_table = match raw.integrator.tables {
+        Some(true) if method != Method::ExpMidpoint => {
+            return Err(SpecError::key(
+                "integrator.tables",
+                Some("true".into()),
+                "tabulated gates are implemented for method = \"exp-midpoint\" only",
+            ))
+        }
+        Some(true) => Some(()),
+        _ => None,
+    };
+
     // network size first: per-neuron lists are checked against it
     let n = raw.network.n.unwrap_or(1);
     if n == 0 || n > MAX_NEURONS {
@@ -891,6 +906,9 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
         &format!("must be below spikes.threshold_mv = {threshold_mv}"),
     )?;
 
+    // The kinetic synapse's s is tabulated with the gates; the rise/decay
+    // one keeps its exact update.
+    let gate_table = gate_table.map(|()| GateTable::for_dt(dt_ms, rise_decay.is_none().then_some(&synapse)));
     let graph = GraphSpec {
         n,
         topology,
@@ -922,6 +940,7 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
         noise_shared,
         noise_tau_ms,
         channel_noise,
+        gate_table,
         threshold_mv,
         rearm_mv,
     })
@@ -1121,5 +1140,26 @@ mod tests {
             })
         );
         assert_eq!(c.network.synapse.v_rev_mv, -80.0);
+    }
+
+    #[test]
+    fn tables_are_opt_in_and_for_exp_midpoint_only() {
+        let base = "name = \"t\"\n[time]\nduration_ms = 10.0\n[integrator]\n";
+        assert!(ExperimentSpec::parse(base)
+            .unwrap()
+            .resolve(&[])
+            .unwrap()
+            .gate_table
+            .is_none());
+        let c = ExperimentSpec::parse(&format!("{base}tables = true\n"))
+            .unwrap()
+            .resolve(&[])
+            .unwrap();
+        assert_eq!(c.gate_table.map(|t| t.dt_ms()), Some(0.01));
+        let e = err(&format!("{base}method = \"euler\"\ntables = true\n"));
+        assert!(
+            e.starts_with("integrator.tables = true: tabulated gates are implemented for method = \"exp-midpoint\""),
+            "{e}"
+        );
     }
 }

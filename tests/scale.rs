@@ -253,3 +253,31 @@ fn a_complete_run_is_kept_unless_forced_and_resume_has_nothing_to_do() {
     let r = spikesweep(&["run", s, "--out", o, "--force", "--resume"]);
     assert_eq!(r.status.code(), Some(2), "--force and --resume conflict");
 }
+
+#[test]
+fn sigterm_is_handled_like_sigint_with_exit_143() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = write_spec(tmp.path(), LONG);
+    let out = tmp.path().join("out");
+    let child = bin()
+        .args(["run", s.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let done = child.wait_with_output().unwrap();
+    assert_eq!(
+        done.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(String::from_utf8_lossy(&done.stderr).contains("interrupted (SIGTERM)"));
+    assert!(out.join("parts").exists() && !out.join("trials.parquet").exists());
+}
