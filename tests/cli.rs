@@ -5,8 +5,18 @@ mod common;
 use common::{run_ok, spike_times, spikesweep, table, write_spec};
 use polars::prelude::*;
 use spikesweep::output::{read_metadata, read_table};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// Runs SMALL into a fresh temporary directory: (the directory, the spec,
+/// the output directory).
+fn small_run() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), SMALL);
+    let out = tmp.path().join("out");
+    run_ok(&spec, &out, &[]);
+    (tmp, spec, out)
+}
 
 const SMALL: &str = r#"
 name = "small"
@@ -119,10 +129,7 @@ fn one_thread_and_two_threads_write_identical_tables() {
 
 #[test]
 fn zero_noise_replicates_are_identical_and_noisy_ones_are_not() {
-    let tmp = tempfile::tempdir().unwrap();
-    let spec = write_spec(tmp.path(), SMALL);
-    let out = tmp.path().join("out");
-    run_ok(&spec, &out, &[]);
+    let (_tmp, _spec, out) = small_run();
     let trials = table(&out, "trials");
     let rate = trials.column("rate_hz").unwrap().f64().unwrap();
     let cv = trials.column("cv_isi").unwrap().f64().unwrap();
@@ -267,10 +274,7 @@ fn help_shows_an_example_for_each_subcommand() {
 
 #[test]
 fn summary_has_one_row_per_point_with_replicate_statistics() {
-    let tmp = tempfile::tempdir().unwrap();
-    let spec = write_spec(tmp.path(), SMALL);
-    let out = tmp.path().join("out");
-    run_ok(&spec, &out, &[]);
+    let (_tmp, _spec, out) = small_run();
     let summary = table(&out, "summary");
     assert_eq!(summary.height(), 6, "2 sigma x 3 strengths");
     let trials = table(&out, "trials");
@@ -331,10 +335,7 @@ fn synchrony_columns_are_in_range_and_identical_neurons_are_fully_synchronous() 
 
 #[test]
 fn a_traced_trial_reproduces_its_spikes_bit_for_bit() {
-    let tmp = tempfile::tempdir().unwrap();
-    let spec = write_spec(tmp.path(), SMALL);
-    let out = tmp.path().join("out");
-    run_ok(&spec, &out, &[]);
+    let (tmp, spec, out) = small_run();
     let trace_path = tmp.path().join("t13.parquet");
     let o = spikesweep(&[
         "trace",
@@ -385,10 +386,7 @@ fn svg_size(path: &Path) -> (u32, u32) {
 
 #[test]
 fn plots_are_images_of_the_requested_size() {
-    let tmp = tempfile::tempdir().unwrap();
-    let spec = write_spec(tmp.path(), SMALL);
-    let out = tmp.path().join("out");
-    run_ok(&spec, &out, &[]);
+    let (tmp, spec, out) = small_run();
     let png = tmp.path().join("r.png");
     let o = spikesweep(&[
         "plot",
