@@ -313,6 +313,72 @@ fn settle(x: f64, x_inf: f64, decay: f64) -> f64 {
     (x_inf + (x - x_inf) * decay).clamp(0.0, 1.0)
 }
 
+/// The gating variables of one neuron.
+struct Gates {
+    m: f64,
+    h: f64,
+    n: f64,
+    x: f64,
+    s: f64,
+}
+
+impl Gates {
+    #[inline]
+    fn of(st: &State, i: usize) -> Gates {
+        Gates {
+            m: st.m[i],
+            h: st.h[i],
+            n: st.n[i],
+            x: st.x[i],
+            s: st.s[i],
+        }
+    }
+
+    #[inline]
+    fn store(self, st: &mut State, i: usize) {
+        (st.m[i], st.h[i], st.n[i], st.x[i], st.s[i]) = (self.m, self.h, self.n, self.x, self.s);
+    }
+}
+
+/// Which decay factors of a [`GateTable`] row a step uses.
+#[derive(Clone, Copy)]
+enum Span {
+    Half = 4,
+    Full = 8,
+}
+
+/// Every gating variable relaxed over `dt` from `from`, with the rates at
+/// voltage `v` (and the synapse's rise variable at `x_rate`): exactly, or
+/// from the table when one is given and covers `v`. `span` says whether
+/// `dt` is the table's half or full step.
+#[inline]
+fn advance(net: &Network, table: Option<&GateTable>, v: f64, x_rate: f64, from: &Gates, dt: f64, span: Span) -> Gates {
+    if let Some((t, g)) = table.and_then(|t| Some((t, t.lookup(v)?))) {
+        let c = span as usize;
+        let (x, s) = if t.synapse {
+            (from.x, settle(from.s, g[3], g[c + 3]))
+        } else {
+            synapse_relax(net, v, x_rate, from.x, from.s, dt)
+        };
+        return Gates {
+            m: settle(from.m, g[0], g[c]),
+            h: settle(from.h, g[1], g[c + 1]),
+            n: settle(from.n, g[2], g[c + 2]),
+            x,
+            s,
+        };
+    }
+    let r = gate_rates(v);
+    let (x, s) = synapse_relax(net, v, x_rate, from.x, from.s, dt);
+    Gates {
+        m: relax(from.m, r.a_m, r.b_m, dt),
+        h: relax(from.h, r.a_h, r.b_h, dt),
+        n: relax(from.n, r.a_n, r.b_n, dt),
+        x,
+        s,
+    }
+}
+
 /// Forward-Euler update of a gate, clamped to [0, 1]; returns whether it
 /// had to clamp.
 #[inline]
@@ -385,7 +451,6 @@ pub fn step(
             net.gap_currents(&st.v_mv, &mut ws.gap);
             for i in 0..n {
                 let v = st.v_mv[i];
-                let r = gate_rates(v);
                 let f = dv_dt(
                     net,
                     i,
@@ -396,10 +461,8 @@ pub fn step(
                     ws.drive[i],
                     ws.gap[i] + input.i_start[i],
                 );
-                st.m[i] = relax(st.m[i], r.a_m, r.b_m, dt_ms);
-                st.h[i] = relax(st.h[i], r.a_h, r.b_h, dt_ms);
-                st.n[i] = relax(st.n[i], r.a_n, r.b_n, dt_ms);
-                (st.x[i], st.s[i]) = synapse_relax(net, v, st.x[i], st.x[i], st.s[i], dt_ms);
+                let from = Gates::of(st, i);
+                advance(net, None, v, st.x[i], &from, dt_ms, Span::Full).store(st, i);
                 st.v_mv[i] = v + dt_ms * f + input.noise_dv[i];
             }
         }
@@ -420,24 +483,8 @@ pub fn step(
                     ws.drive[i],
                     ws.gap[i] + input.i_start[i],
                 );
-                match table.and_then(|t| t.lookup(v)) {
-                    Some(g) => {
-                        mid.m[i] = settle(st.m[i], g[0], g[4]);
-                        mid.h[i] = settle(st.h[i], g[1], g[5]);
-                        mid.n[i] = settle(st.n[i], g[2], g[6]);
-                        (mid.x[i], mid.s[i]) = match table.is_some_and(|t| t.synapse) {
-                            true => (st.x[i], settle(st.s[i], g[3], g[7])),
-                            false => synapse_relax(net, v, st.x[i], st.x[i], st.s[i], half),
-                        };
-                    }
-                    None => {
-                        let r = gate_rates(v);
-                        mid.m[i] = relax(st.m[i], r.a_m, r.b_m, half);
-                        mid.h[i] = relax(st.h[i], r.a_h, r.b_h, half);
-                        mid.n[i] = relax(st.n[i], r.a_n, r.b_n, half);
-                        (mid.x[i], mid.s[i]) = synapse_relax(net, v, st.x[i], st.x[i], st.s[i], half);
-                    }
-                }
+                let from = Gates::of(st, i);
+                advance(net, table, v, st.x[i], &from, half, Span::Half).store(mid, i);
                 mid.v_mv[i] = v + half * f + 0.5 * input.noise_dv[i];
             }
             net.coupling.drive(&mid.s, &mut ws.drive);
@@ -454,24 +501,9 @@ pub fn step(
                     ws.drive[i],
                     ws.gap[i] + input.i_mid[i],
                 );
-                match table.and_then(|t| t.lookup(v)) {
-                    Some(g) => {
-                        st.m[i] = settle(st.m[i], g[0], g[8]);
-                        st.h[i] = settle(st.h[i], g[1], g[9]);
-                        st.n[i] = settle(st.n[i], g[2], g[10]);
-                        (st.x[i], st.s[i]) = match table.is_some_and(|t| t.synapse) {
-                            true => (st.x[i], settle(st.s[i], g[3], g[11])),
-                            false => synapse_relax(net, v, mid.x[i], st.x[i], st.s[i], dt_ms),
-                        };
-                    }
-                    None => {
-                        let r = gate_rates(v);
-                        st.m[i] = relax(st.m[i], r.a_m, r.b_m, dt_ms);
-                        st.h[i] = relax(st.h[i], r.a_h, r.b_h, dt_ms);
-                        st.n[i] = relax(st.n[i], r.a_n, r.b_n, dt_ms);
-                        (st.x[i], st.s[i]) = synapse_relax(net, v, mid.x[i], st.x[i], st.s[i], dt_ms);
-                    }
-                }
+                // Every gate relaxes from its old value with the midpoint's rates.
+                let from = Gates::of(st, i);
+                advance(net, table, v, mid.x[i], &from, dt_ms, Span::Full).store(st, i);
                 st.v_mv[i] += dt_ms * f + input.noise_dv[i];
             }
         }
