@@ -83,6 +83,7 @@ bench: $(VENV)/.installed ## Benchmarks (release): spikesweep vs numpy side by s
 	$(CARGO) build --release --quiet
 	PYTHON=$(VPY) $(CARGO) bench --bench ensemble
 	$(CARGO) bench --bench reductions
+	$(CARGO) bench --bench step -- --warm-up-time 1 --measurement-time 3
 
 work-precision: ## Spike-time error against the reference and speed, per method and dt
 	$(CARGO) bench --bench work_precision

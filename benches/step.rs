@@ -1,0 +1,52 @@
+//! Criterion micro-benchmarks of the inner loop: one network step (exact and
+//! tabulated) and the synaptic coupling sum. `cargo bench --bench step`.
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use spikesweep::integrate::{step, GateTable, Method, State, StepInput, Workspace};
+use spikesweep::model::{Coupling, Topology};
+use spikesweep::spec::ExperimentSpec;
+
+fn network(n: usize) -> spikesweep::spec::TrialConfig {
+    let text =
+        format!("name = \"b\"\n[time]\nduration_ms = 1.0\n[network]\nn = {n}\nstrength = 0.1\nnormalize = true\n");
+    ExperimentSpec::parse(&text).unwrap().resolve(&[]).unwrap()
+}
+
+fn neuron_step(c: &mut Criterion) {
+    for n in [2usize, 100] {
+        let cfg = network(n);
+        let net = &cfg.network;
+        let zeros = vec![0.0; n];
+        let noise: Vec<f64> = (0..n).map(|i| 0.02 * ((i % 7) as f64 - 3.0)).collect();
+        let input = StepInput {
+            noise_dv: &noise,
+            i_start: &zeros,
+            i_mid: &zeros,
+        };
+        let table = GateTable::for_dt(0.01, Some(&net.synapse));
+        for (name, t) in [("exact", None), ("tables", Some(&*table))] {
+            let mut st = State::at_rest(net, &vec![-65.0; n]);
+            let mut ws = Workspace::new(n);
+            c.bench_function(&format!("exp-midpoint step, {n} neurons, {name}"), |b| {
+                b.iter(|| step(net, Method::ExpMidpoint, 0.01, black_box(&mut st), &input, &mut ws, t))
+            });
+        }
+    }
+}
+
+fn coupling(c: &mut Criterion) {
+    let n = 100;
+    let s: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin().abs()).collect();
+    let mut drive = vec![0.0; n];
+    for (name, coupling) in [
+        ("all-to-all (O(n))", Coupling::new(&Topology::AllToAll, n, 0.1)),
+        ("ring as dense matrix (O(n^2))", Coupling::new(&Topology::Ring, n, 0.1)),
+    ] {
+        c.bench_function(&format!("synaptic drive, {n} neurons, {name}"), |b| {
+            b.iter(|| coupling.drive(black_box(&s), &mut drive))
+        });
+    }
+}
+
+criterion_group!(benches, neuron_step, coupling);
+criterion_main!(benches);
