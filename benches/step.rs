@@ -40,7 +40,10 @@ fn coupling(c: &mut Criterion) {
     let mut drive = vec![0.0; n];
     for (name, coupling) in [
         ("all-to-all (O(n))", Coupling::new(&Topology::AllToAll, n, 0.1)),
-        ("ring as dense matrix (O(n^2))", Coupling::new(&Topology::Ring, n, 0.1)),
+        (
+            "ring, compressed rows (O(edges))",
+            Coupling::new(&Topology::Ring, n, 0.1),
+        ),
     ] {
         c.bench_function(&format!("synaptic drive, {n} neurons, {name}"), |b| {
             b.iter(|| coupling.drive(black_box(&s), &mut drive))
