@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{run_ok, spike_times, spikesweep, table, write_spec};
+use common::{run_ok, spike_counts, spike_times, spikesweep, table, write_spec};
 use polars::prelude::*;
 use spikesweep::output::{read_metadata, read_table};
 use std::path::{Path, PathBuf};
@@ -89,15 +89,7 @@ fn run_writes_three_consistent_tables_with_metadata() {
     // spikes.parquet has every spike; n_spikes counts the window [20, 100).
     let t = spikes.column("t_ms").unwrap().f64().unwrap();
     let in_window = t.iter().flatten().filter(|&t| (20.0..100.0).contains(&t)).count() as u64;
-    let counted: u64 = neurons
-        .column("n_spikes")
-        .unwrap()
-        .u32()
-        .unwrap()
-        .iter()
-        .flatten()
-        .map(u64::from)
-        .sum();
+    let counted: u64 = spike_counts(&neurons).into_iter().map(u64::from).sum();
     assert_eq!(in_window, counted);
     assert!(counted > 0);
 
@@ -489,15 +481,7 @@ fn strong_gap_junctions_lock_two_different_neurons_together() {
     );
     let out = tmp.path().join("out");
     run_ok(&spec, &out, &[]);
-    let neurons = table(&out, "neurons");
-    let n: Vec<u32> = neurons
-        .column("n_spikes")
-        .unwrap()
-        .u32()
-        .unwrap()
-        .iter()
-        .flatten()
-        .collect();
+    let n = spike_counts(&table(&out, "neurons"));
     assert!(n[1] > n[0] + 2, "uncoupled rates differ: {n:?}");
     assert!(n[3].abs_diff(n[2]) <= 1, "coupled neurons lock: {n:?}");
 }
@@ -571,14 +555,7 @@ fn a_double_exponential_synapse_excites_or_inhibits_by_its_reversal() {
     );
     let out = tmp.path().join("out");
     run_ok(&spec, &out, &[]);
-    let n: Vec<u32> = table(&out, "neurons")
-        .column("n_spikes")
-        .unwrap()
-        .u32()
-        .unwrap()
-        .iter()
-        .flatten()
-        .collect();
+    let n = spike_counts(&table(&out, "neurons"));
     // Rows: (trial 0: neuron 0, 1), (trial 1: neuron 0, 1).
     assert!(n[1] > 10, "excitatory synapse drives neuron 1: {n:?}");
     assert_eq!(n[3], 0, "inhibitory synapse silences neuron 1: {n:?}");

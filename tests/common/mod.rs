@@ -59,3 +59,15 @@ pub fn spike_times(spikes: &DataFrame, trial: u32) -> Vec<f64> {
         .map(|x| x.expect("no nulls"))
         .collect()
 }
+
+/// The `n_spikes` column of a neurons table, in row order.
+pub fn spike_counts(neurons: &DataFrame) -> Vec<u32> {
+    neurons
+        .column("n_spikes")
+        .unwrap()
+        .u32()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect()
+}
