@@ -15,16 +15,16 @@ use spikesweep::spec::ExperimentSpec;
 use std::process::Command;
 use std::time::Instant;
 
-fn plan(neurons: usize, replicates: u32, ms: f64, normalize: bool) -> Plan {
-    plan_with(neurons, replicates, ms, normalize, false)
-}
+/// Repeats per figure (the median is printed).
+const REPEATS: usize = 5;
 
-fn plan_with(neurons: usize, replicates: u32, ms: f64, normalize: bool, tables: bool) -> Plan {
+/// `integrator` is extra lines for the spec's [integrator] table.
+fn plan_with(neurons: usize, replicates: u32, ms: f64, normalize: bool, integrator: &str) -> Plan {
     let v0: Vec<String> = (0..neurons)
         .map(|i| if i % 2 == 0 { "-65.0" } else { "-70.0" }.to_string())
         .collect();
     let text = format!(
-        "name = \"bench\"\nreplicates = {replicates}\n[integrator]\ntables = {tables}\n[time]\ndt_ms = 0.01\nduration_ms = {ms}\n[neuron]\ni_inj = 10.0\nv0_mv = [{}]\n\
+        "name = \"bench\"\nreplicates = {replicates}\n[integrator]\n{integrator}[time]\ndt_ms = 0.01\nduration_ms = {ms}\n[neuron]\ni_inj = 10.0\nv0_mv = [{}]\n\
          [network]\nn = {neurons}\nstrength = 0.1\nnormalize = {normalize}\n[noise]\nsigma = 2.0\n",
         v0.join(", ")
     );
@@ -79,88 +79,98 @@ fn main() {
     println!("|---|---|---|---|");
 
     let numpy_pair = numpy(&["--trials", "10000", "--neurons", "2", "--ms", "100", "--repeats", "3"]);
-    let pair = plan(2, 2000, 100.0, false);
-    let wall = time_ensemble(&pair, 1, 3);
-    row(
-        "pair ensemble: 2 neurons, dt 0.01, sigma 2 (2000 x 100 ms; numpy 10000 x 100 ms)",
-        pair.neuron_steps() as f64 / wall,
-        numpy_pair,
-    );
+    let rate = |plan: &Plan, threads: usize| plan.neuron_steps() as f64 / time_ensemble(plan, threads, REPEATS);
+    for (label, integrator) in [
+        ("", ""),
+        (", `integrator.fast = true` (opt-in)", "fast = true\n"),
+        (", `integrator.tables = true` (opt-in)", "tables = true\n"),
+    ] {
+        let pair = plan_with(2, 1000, 100.0, false, integrator);
+        row(
+            &format!("pair ensemble: 2 neurons, dt 0.01, sigma 2 (1000 x 100 ms; numpy 10000 x 100 ms){label}"),
+            rate(&pair, 1),
+            numpy_pair,
+        );
+    }
 
-    let tabled = plan_with(2, 2000, 100.0, false, true);
-    let wall = time_ensemble(&tabled, 1, 3);
-    row(
-        "pair ensemble, integrator.tables = true (opt-in)",
-        tabled.neuron_steps() as f64 / wall,
-        numpy_pair,
-    );
+    let numpy_big = numpy(&[
+        "--trials",
+        "100",
+        "--neurons",
+        "100",
+        "--ms",
+        "100",
+        "--repeats",
+        "1",
+        "--normalize",
+    ]);
+    for (label, integrator) in [("", ""), (", `integrator.fast = true`", "fast = true\n")] {
+        let big = plan_with(100, 10, 100.0, true, integrator);
+        row(
+            &format!("100-neuron all-to-all, normalised (10 x 100 ms; numpy 100 x 100 ms){label}"),
+            rate(&big, 1),
+            numpy_big,
+        );
+    }
 
-    let big = plan(100, 20, 100.0, true);
-    let wall = time_ensemble(&big, 1, 3);
-    row(
-        "100-neuron all-to-all, normalised (20 x 100 ms; numpy 100 x 100 ms)",
-        big.neuron_steps() as f64 / wall,
-        numpy(&[
-            "--trials",
-            "100",
-            "--neurons",
-            "100",
-            "--ms",
-            "100",
-            "--repeats",
-            "1",
-            "--normalize",
-        ]),
-    );
+    let numpy_single = numpy(&["--trials", "1", "--neurons", "2", "--ms", "1000", "--repeats", "1"]);
+    for (label, integrator) in [("", ""), (", `integrator.fast = true`", "fast = true\n")] {
+        let single = plan_with(2, 1, 1000.0, false, integrator);
+        let wall = time_ensemble(&single, 1, 2 * REPEATS + 1);
+        row(
+            &format!("one seed pair trial, 1000 ms{label}: {:.1} ms wall", wall * 1e3),
+            single.neuron_steps() as f64 / wall,
+            numpy_single,
+        );
+    }
 
-    let single = plan(2, 1, 1000.0, false);
-    let wall = time_ensemble(&single, 1, 7);
-    row(
-        &format!("one seed pair trial, 1000 ms: {:.1} ms wall", wall * 1e3),
-        single.neuron_steps() as f64 / wall,
-        numpy(&["--trials", "1", "--neurons", "2", "--ms", "1000", "--repeats", "1"]),
-    );
-
-    let one = time_ensemble(&pair, 1, 3);
-    let two = time_ensemble(&pair, 2, 3);
-    println!(
-        "| pair ensemble on 2 threads: {:.3e} neuron-steps/s, speed-up {:.2}x over 1 thread | | | |",
-        pair.neuron_steps() as f64 / two,
-        one / two
-    );
+    for (label, integrator) in [("", ""), (", `integrator.fast = true`", "fast = true\n")] {
+        let pair = plan_with(2, 2000, 100.0, false, integrator);
+        let (one, two) = (rate(&pair, 1), rate(&pair, 2));
+        println!(
+            "| pair ensemble (2000 x 100 ms) on 2 threads{label}: {two:.3e} neuron-steps/s, speed-up {:.2}x over 1 thread | | | |",
+            two / one
+        );
+    }
 
     // Many tiny trials end to end: the release binary, Parquet included.
     let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/spikesweep");
     let dir = std::env::temp_dir().join(format!("spikesweep-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let spec = dir.join("tiny.toml");
     let trials = 20_000;
-    std::fs::write(
-        &spec,
-        format!("name = \"tiny\"\nreplicates = {trials}\n[time]\nduration_ms = 10.0\n[network]\nn = 2\nstrength = 0.1\n[noise]\nsigma = 2.0\n"),
-    )
-    .unwrap();
-    let t = Instant::now();
-    let status = Command::new(bin)
-        .args([
-            "run",
-            spec.to_str().unwrap(),
-            "--out",
-            dir.join("out").to_str().unwrap(),
-            "--threads",
-            "1",
-            "--quiet",
-        ])
-        .output();
-    let wall = t.elapsed().as_secs_f64();
-    match status {
-        Ok(o) if o.status.success() => {
-            println!(
-                "| {trials} tiny trials (2 neurons, 10 ms) end to end incl. Parquet, 1 thread: {:.0} trials/s | | | |",
-                trials as f64 / wall
-            )
+    for (label, integrator) in [("", ""), (", `integrator.fast = true`", "fast = true\n")] {
+        let spec = dir.join("tiny.toml");
+        std::fs::write(
+            &spec,
+            format!("name = \"tiny\"\nreplicates = {trials}\n[integrator]\n{integrator}[time]\nduration_ms = 10.0\n[network]\nn = 2\nstrength = 0.1\n[noise]\nsigma = 2.0\n"),
+        )
+        .unwrap();
+        let mut walls: Vec<f64> = vec![];
+        for _ in 0..REPEATS {
+            let t = Instant::now();
+            let status = Command::new(bin)
+                .args([
+                    "run",
+                    spec.to_str().unwrap(),
+                    "--out",
+                    dir.join("out").to_str().unwrap(),
+                ])
+                .args(["--threads", "1", "--quiet", "--force"])
+                .output();
+            match status {
+                Ok(o) if o.status.success() => walls.push(t.elapsed().as_secs_f64()),
+                _ => break,
+            }
         }
-        _ => println!("| tiny trials: build the release binary first (make bench does) | | | |"),
+        if walls.len() < REPEATS {
+            println!("| tiny trials: build the release binary first (make bench does) | | | |");
+            break;
+        }
+        walls.sort_by(f64::total_cmp);
+        println!(
+            "| {trials} tiny trials (2 neurons, 10 ms) end to end incl. Parquet, 1 thread{label}: {:.0} trials/s | | | |",
+            trials as f64 / walls[REPEATS / 2]
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,7 +5,7 @@
 //!
 //!     cargo bench --bench reductions        (or: make bench)
 
-use spikesweep::run::{integrate_trial, simulate_trial};
+use spikesweep::run::{integrate_lanes, simulate_trial};
 use spikesweep::spec::ExperimentSpec;
 use std::hint::black_box;
 use std::time::Instant;
@@ -37,7 +37,7 @@ fn main() {
     for r in 0..rounds {
         let seed = r as u64;
         let t = Instant::now();
-        black_box(integrate_trial(&cfg, black_box(seed), |_, _, _| {}));
+        black_box(integrate_lanes(&cfg, &[black_box(seed)], |_, _, _| {}));
         bare.push(t.elapsed().as_secs_f64());
         let t = Instant::now();
         black_box(simulate_trial(&cfg, black_box(seed)));

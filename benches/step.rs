@@ -2,7 +2,7 @@
 //! tabulated) and the synaptic coupling sum. `cargo bench --bench step`.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use spikesweep::integrate::{step, GateTable, Method, State, StepInput, Workspace};
+use spikesweep::integrate::{step, GateTable, Lanes, Method, Scheme, State, StepInput, Workspace};
 use spikesweep::model::{Coupling, Topology};
 use spikesweep::spec::ExperimentSpec;
 
@@ -13,23 +13,38 @@ fn network(n: usize) -> spikesweep::spec::TrialConfig {
 }
 
 fn neuron_step(c: &mut Criterion) {
-    for n in [2usize, 100] {
+    // (neurons, lanes): a pair alone, a pair in the 8 lanes the ensemble
+    // steps together, a 100-neuron network.
+    for (n, lanes) in [(2usize, 1usize), (2, 8), (100, 1)] {
         let cfg = network(n);
         let net = &cfg.network;
-        let zeros = vec![0.0; n];
-        let noise: Vec<f64> = (0..n).map(|i| 0.02 * ((i % 7) as f64 - 3.0)).collect();
+        let total = n * lanes;
+        let zeros = vec![0.0; total];
+        let noise: Vec<f64> = (0..total).map(|i| 0.02 * ((i % 7) as f64 - 3.0)).collect();
         let input = StepInput {
             noise_dv: &noise,
             i_start: &zeros,
             i_mid: &zeros,
         };
         let table = GateTable::for_dt(0.01, Some(&net.synapse));
-        for (name, t) in [("exact", None), ("tables", Some(&*table))] {
-            let mut st = State::at_rest(net, &vec![-65.0; n]);
-            let mut ws = Workspace::new(n);
-            c.bench_function(&format!("exp-midpoint step, {n} neurons, {name}"), |b| {
-                b.iter(|| step(net, Method::ExpMidpoint, 0.01, black_box(&mut st), &input, &mut ws, t))
-            });
+        let stacked = Lanes::new(vec![net; lanes]);
+        for (name, t, fast) in [
+            ("exact", None, false),
+            ("tables", Some(&*table), false),
+            ("fast", None, true),
+        ] {
+            let scheme = Scheme {
+                method: Method::ExpMidpoint,
+                dt_ms: 0.01,
+                table: t,
+                fast,
+            };
+            let mut st = State::stack((0..lanes).map(|_| State::at_rest(net, &vec![-65.0; n])));
+            let mut ws = Workspace::new(total);
+            c.bench_function(
+                &format!("exp-midpoint step, {n} neurons x {lanes} lanes ({total} neuron-steps), {name}"),
+                |b| b.iter(|| step(&stacked, &scheme, black_box(&mut st), &input, &mut ws)),
+            );
         }
     }
 }

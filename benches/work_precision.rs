@@ -7,18 +7,20 @@
 //!     cargo bench --bench work_precision      (or: make work-precision)
 
 use spikesweep::integrate::Method;
-use spikesweep::run::{simulate_trial, Status};
+use spikesweep::run::{lanes_for, simulate_lanes, simulate_trial, Status};
 use spikesweep::spec::{ExperimentSpec, TrialConfig};
 use std::time::Instant;
 
 fn pair(method: &str, dt_ms: f64, duration_ms: f64, sigma: f64) -> TrialConfig {
-    // "exp-midpoint+tables" is exp-midpoint with integrator.tables = true.
-    let (method, tables) = match method.strip_suffix("+tables") {
-        Some(m) => (m, true),
-        None => (method, false),
+    // "exp-midpoint+tables" is exp-midpoint with integrator.tables = true,
+    // "exp-midpoint+fast" with integrator.fast = true.
+    let (method, tables, fast) = match (method.strip_suffix("+tables"), method.strip_suffix("+fast")) {
+        (Some(m), _) => (m, true, false),
+        (_, Some(m)) => (m, false, true),
+        _ => (method, false, false),
     };
     let text = format!(
-        "name = \"wp\"\n[time]\ndt_ms = {dt_ms}\nduration_ms = {duration_ms}\n[integrator]\nmethod = \"{method}\"\ntables = {tables}\n\
+        "name = \"wp\"\n[time]\ndt_ms = {dt_ms}\nduration_ms = {duration_ms}\n[integrator]\nmethod = \"{method}\"\ntables = {tables}\nfast = {fast}\n\
          [neuron]\nv0_mv = [-65.0, -70.0]\n[network]\nn = 2\nstrength = 0.1\n[noise]\nsigma = {sigma}\n"
     );
     ExperimentSpec::parse(&text).unwrap().resolve(&[]).unwrap()
@@ -40,7 +42,10 @@ fn main() {
         .collect();
     println!("| method | dt (ms) | max spike-time error (ms) | neuron-steps/s (1 core) |");
     println!("|---|---|---|---|");
-    let names = Method::ALL.iter().map(|(n, _)| *n).chain(["exp-midpoint+tables"]);
+    let names = Method::ALL
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(["exp-midpoint+tables", "exp-midpoint+fast"]);
     for name in names {
         for dt in [0.1, 0.05, 0.025, 0.01, 0.005] {
             let out = simulate_trial(&pair(name, dt, 200.0, 0.0), 1);
@@ -64,17 +69,20 @@ fn main() {
                 println!("| {name} | {dt} | {error} | - |");
                 continue;
             }
-            // Speed: median of 5 noisy 1000 ms pair trials.
+            // Speed: median of 5 batches of noisy 1000 ms pair trials, as
+            // many together as the ensemble steps together (lanes_for).
             let cfg = pair(name, dt, 1000.0, 2.0);
+            let lanes = lanes_for(&cfg) as u64;
             let mut times: Vec<f64> = (0..5)
-                .map(|seed| {
+                .map(|batch| {
+                    let seeds: Vec<u64> = (batch * lanes..(batch + 1) * lanes).collect();
                     let t = Instant::now();
-                    std::hint::black_box(simulate_trial(&cfg, seed));
+                    std::hint::black_box(simulate_lanes(&cfg, &seeds, |_, _, _| {}));
                     t.elapsed().as_secs_f64()
                 })
                 .collect();
             times.sort_by(f64::total_cmp);
-            let rate = (cfg.n_steps * 2) as f64 / times[2];
+            let rate = (cfg.n_steps * 2 * lanes) as f64 / times[2];
             println!("| {name} | {dt} | {error} | {rate:.2e} |");
         }
     }

@@ -18,9 +18,12 @@
 //! This module draws its noise from an RNG it is handed; it never seeds one.
 
 use crate::model::hh::{gate_rates, ionic_current};
-use crate::model::{KineticSynapse, Network};
+use crate::model::{Coupling, KineticSynapse, Network, RiseDecay};
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
+
+mod fast;
+pub mod vexp;
 
 /// Integration method. See [`step`] for the equations and the measured errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +105,38 @@ impl State {
         }
         st
     }
+
+    /// The lanes' states one after the other (see [`Lanes`]).
+    pub fn stack(lanes: impl IntoIterator<Item = State>) -> State {
+        let mut all = State {
+            v_mv: vec![],
+            m: vec![],
+            h: vec![],
+            n: vec![],
+            s: vec![],
+            x: vec![],
+        };
+        for st in lanes {
+            all.v_mv.extend(st.v_mv);
+            all.m.extend(st.m);
+            all.h.extend(st.h);
+            all.n.extend(st.n);
+            all.s.extend(st.s);
+            all.x.extend(st.x);
+        }
+        all
+    }
+
+    /// Copies the entries `range` of `from` into this state.
+    pub fn copy_lane(&mut self, from: &State, range: std::ops::Range<usize>) {
+        let r = range;
+        self.v_mv[r.clone()].copy_from_slice(&from.v_mv[r.clone()]);
+        self.m[r.clone()].copy_from_slice(&from.m[r.clone()]);
+        self.h[r.clone()].copy_from_slice(&from.h[r.clone()]);
+        self.n[r.clone()].copy_from_slice(&from.n[r.clone()]);
+        self.s[r.clone()].copy_from_slice(&from.s[r.clone()]);
+        self.x[r.clone()].copy_from_slice(&from.x[r]);
+    }
 }
 
 /// Scratch space for one step, allocated once per trial so that the step
@@ -131,6 +166,145 @@ impl Workspace {
     }
 }
 
+/// The trials stepped together: one network per trial ("lane"), all with the
+/// same neuron count, membrane and synapse, their neurons stacked in the
+/// state vectors (lane b holds entries `b n .. (b + 1) n`). Lanes never
+/// interact: each entry sees exactly the arithmetic it would see alone, so
+/// stacking changes no bit of any result (tested in run.rs); it only makes
+/// the loops long, which is what SIMD needs (a pair alone is 2 entries).
+#[derive(Debug, Clone)]
+pub struct Lanes<'a> {
+    nets: Vec<&'a Network>,
+    /// Every lane is the same network (no per-trial graphs).
+    shared: bool,
+    /// Every lane's injected currents, stacked like the state.
+    i_inj: Vec<f64>,
+}
+
+impl<'a> Lanes<'a> {
+    /// Lanes over `nets`, which must be non-empty and alike in all but
+    /// coupling, gap junctions and drive (the trials of one grid point).
+    pub fn new(nets: Vec<&'a Network>) -> Lanes<'a> {
+        debug_assert!(nets.iter().all(|x| x.n() == nets[0].n()
+            && x.hh == nets[0].hh
+            && x.synapse == nets[0].synapse
+            && x.rise_decay == nets[0].rise_decay));
+        let i_inj = nets.iter().flat_map(|net| net.i_inj.iter().copied()).collect();
+        let shared = nets.iter().all(|net| std::ptr::eq(*net, nets[0]));
+        Lanes { nets, shared, i_inj }
+    }
+
+    /// One trial alone.
+    pub fn one(net: &'a Network) -> Lanes<'a> {
+        Lanes::new(vec![net])
+    }
+
+    /// Entries in the stacked state: lanes times neurons.
+    pub fn len(&self) -> usize {
+        self.i_inj.len()
+    }
+
+    /// Always false: there is at least one lane.
+    pub fn is_empty(&self) -> bool {
+        self.i_inj.is_empty()
+    }
+
+    /// Synaptic drive and gap currents of every lane from the stacked `v`, `s`.
+    fn couple(&self, v_mv: &[f64], s: &[f64], drive: &mut [f64], gap: &mut [f64]) {
+        let n = self.nets[0].n();
+        if self.shared {
+            // One match for all lanes instead of one per lane: for pairs the
+            // per-lane dispatch cost more than the sums themselves.
+            let net = self.nets[0];
+            net.coupling.drive_blocks(s, drive, n);
+            if !matches!(net.gap, Coupling::Uncoupled) {
+                net.gap.diffusive_blocks(v_mv, gap, n);
+            }
+            return;
+        }
+        for (b, net) in self.nets.iter().enumerate() {
+            let r = b * n..(b + 1) * n;
+            net.coupling.drive(&s[r.clone()], &mut drive[r.clone()]);
+            net.gap_currents(&v_mv[r.clone()], &mut gap[r]);
+        }
+    }
+}
+
+/// How [`step`] integrates: the method, the step, and the opt-in
+/// evaluation shortcuts (`integrator.tables`, `integrator.fast`).
+#[derive(Debug, Clone, Copy)]
+pub struct Scheme<'a> {
+    pub method: Method,
+    pub dt_ms: f64,
+    pub table: Option<&'a GateTable>,
+    /// Exp-midpoint with the equations rearranged for SIMD ([`fast`],
+    /// [`vexp`]): rounding-level differences from the default.
+    pub fast: bool,
+}
+
+/// How the stepper evaluates the right-hand side: every formula as written
+/// with libm ([`Libm`], the default) or rearranged for SIMD ([`Vector`]).
+trait Exps {
+    fn exp(x: f64) -> f64;
+    /// m, h, n relaxed over `dt` at voltage `v`.
+    fn gates(v: f64, m: f64, h: f64, n: f64, dt: f64) -> (f64, f64, f64);
+    /// The kinetic synapse's s relaxed over `dt` at presynaptic voltage `v`.
+    fn kinetic_s(syn: &KineticSynapse, v: f64, s: f64, dt: f64) -> f64;
+    /// dV/dt without white noise (mV/ms), see [`dv_dt`].
+    #[allow(clippy::too_many_arguments)]
+    fn dv_dt(net: &Network, i_inj: f64, v: f64, m: f64, h: f64, n: f64, drive: f64, extra: f64) -> f64;
+}
+
+/// Every formula as written, with libm: the default, whose bits the golden
+/// tests pin.
+struct Libm;
+
+impl Exps for Libm {
+    #[inline(always)]
+    fn exp(x: f64) -> f64 {
+        x.exp()
+    }
+    #[inline(always)]
+    fn gates(v: f64, m: f64, h: f64, n: f64, dt: f64) -> (f64, f64, f64) {
+        let r = gate_rates(v);
+        (
+            relax(m, r.a_m, r.b_m, dt),
+            relax(h, r.a_h, r.b_h, dt),
+            relax(n, r.a_n, r.b_n, dt),
+        )
+    }
+    #[inline(always)]
+    fn kinetic_s(syn: &KineticSynapse, v: f64, s: f64, dt: f64) -> f64 {
+        relax(s, syn.opening_rate(v), syn.beta_per_ms, dt)
+    }
+    #[inline(always)]
+    fn dv_dt(net: &Network, i_inj: f64, v: f64, m: f64, h: f64, n: f64, drive: f64, extra: f64) -> f64 {
+        dv_dt(net, i_inj, v, m, h, n, drive, extra)
+    }
+}
+
+/// `integrator.fast`: the same equations rearranged for SIMD ([`fast`]).
+struct Vector;
+
+impl Exps for Vector {
+    #[inline(always)]
+    fn exp(x: f64) -> f64 {
+        vexp::exp(x)
+    }
+    #[inline(always)]
+    fn gates(v: f64, m: f64, h: f64, n: f64, dt: f64) -> (f64, f64, f64) {
+        fast::gates(v, m, h, n, dt)
+    }
+    #[inline(always)]
+    fn kinetic_s(syn: &KineticSynapse, v: f64, s: f64, dt: f64) -> f64 {
+        fast::kinetic_s(syn, v, s, dt)
+    }
+    #[inline(always)]
+    fn dv_dt(net: &Network, i_inj: f64, v: f64, m: f64, h: f64, n: f64, drive: f64, extra: f64) -> f64 {
+        fast::dv_dt(&net.hh, &net.synapse, i_inj, v, m, h, n, drive, extra)
+    }
+}
+
 /// Exact solution over `dt` of `dx/dt = alpha (1 - x) - beta x` with frozen
 /// rates: `x_inf + (x - x_inf) exp(-(alpha + beta) dt)`.
 ///
@@ -139,17 +313,22 @@ impl Workspace {
 /// ulp that rounding can add, so the bound holds exactly for any dt and V.
 #[inline]
 pub fn relax(x: f64, alpha: f64, beta: f64, dt: f64) -> f64 {
-    let k = alpha + beta;
-    let x_inf = alpha / k;
-    (x_inf + (x - x_inf) * (-k * dt).exp()).clamp(0.0, 1.0)
+    relax_with::<Libm>(x, alpha, beta, dt)
 }
 
-/// dV/dt of neuron i without white noise (mV/ms). `extra` is any further
+#[inline(always)]
+fn relax_with<E: Exps>(x: f64, alpha: f64, beta: f64, dt: f64) -> f64 {
+    let k = alpha + beta;
+    let x_inf = alpha / k;
+    (x_inf + (x - x_inf) * E::exp(-k * dt)).clamp(0.0, 1.0)
+}
+
+/// dV/dt of one neuron without white noise (mV/ms). `extra` is any further
 /// current into the neuron (uA/cm^2): gap junctions, coloured noise.
-#[inline]
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn dv_dt(net: &Network, i: usize, v: f64, m: f64, h: f64, n: f64, drive: f64, extra: f64) -> f64 {
-    (net.i_inj[i] + extra - ionic_current(&net.hh, v, m, h, n) + net.synapse.current(v, drive)) / net.hh.c_m
+fn dv_dt(net: &Network, i_inj: f64, v: f64, m: f64, h: f64, n: f64, drive: f64, extra: f64) -> f64 {
+    (i_inj + extra - ionic_current(&net.hh, v, m, h, n) + net.synapse.current(v, drive)) / net.hh.c_m
 }
 
 /// What drives one step besides the state: the white noise's voltage
@@ -162,22 +341,30 @@ pub struct StepInput<'a> {
     pub i_mid: &'a [f64],
 }
 
-/// Exponential update over `dt` of neuron i's synaptic variables, with the
+/// Exponential update over `dt` of one neuron's synaptic variables, with the
 /// presynaptic voltage `v` and rise variable `x_rate` frozen: returns the
-/// new (x, s). Kinetic synapse: `s` relaxes with opening rate alpha_s(v) and
-/// closing rate beta. Double-exponential synapse: `x` relaxes to T(v) with
-/// time constant tau_rise and `s` to `x_rate` with tau_decay, both exactly
-/// (each is `relax` with alpha = target/tau, beta = (1 - target)/tau).
-#[inline]
-fn synapse_relax(net: &Network, v: f64, x_rate: f64, x: f64, s: f64, dt: f64) -> (f64, f64) {
-    match net.rise_decay {
-        None => (x, relax(s, net.synapse.opening_rate(v), net.synapse.beta_per_ms, dt)),
+/// new (x, s). Kinetic synapse (`rd` None): `s` relaxes with opening rate
+/// alpha_s(v) and closing rate beta. Double-exponential synapse: `x` relaxes
+/// to T(v) with time constant tau_rise and `s` to `x_rate` with tau_decay,
+/// both exactly (each is `relax` with alpha = target/tau, beta =
+/// (1 - target)/tau).
+#[inline(always)]
+fn synapse_relax<E: Exps>(
+    syn: &KineticSynapse,
+    rd: Option<RiseDecay>,
+    v: f64,
+    x_rate: f64,
+    x: f64,
+    s: f64,
+    dt: f64,
+) -> (f64, f64) {
+    match rd {
+        None => (x, E::kinetic_s(syn, v, s, dt)),
         Some(rd) => {
-            let t = net.synapse.opening_rate(v);
-            let x_new = relax(x, t / rd.tau_rise_ms, (1.0 - t) / rd.tau_rise_ms, dt);
+            let t = syn.opening_rate_with(v, E::exp);
             (
-                x_new,
-                relax(s, x_rate / rd.tau_decay_ms, (1.0 - x_rate) / rd.tau_decay_ms, dt),
+                relax_with::<E>(x, t / rd.tau_rise_ms, (1.0 - t) / rd.tau_rise_ms, dt),
+                relax_with::<E>(s, x_rate / rd.tau_decay_ms, (1.0 - x_rate) / rd.tau_decay_ms, dt),
             )
         }
     }
@@ -323,7 +510,7 @@ struct Gates {
 }
 
 impl Gates {
-    #[inline]
+    #[inline(always)]
     fn of(st: &State, i: usize) -> Gates {
         Gates {
             m: st.m[i],
@@ -334,9 +521,107 @@ impl Gates {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn store(self, st: &mut State, i: usize) {
         (st.m[i], st.h[i], st.n[i], st.x[i], st.s[i]) = (self.m, self.h, self.n, self.x, self.s);
+    }
+}
+
+/// Entries per chunk of the exp-midpoint loops: two AVX-512 registers of 8
+/// f64 (four AVX2 ones). A full chunk is walked as two interleaved halves
+/// ([`each_entry`]), so the CPU has two independent chains of the long
+/// arithmetic of a gate update to overlap.
+const W: usize = 16;
+
+/// Runs `$body` for every entry `$l` in `0..$len` of a chunk; a full chunk
+/// as entries l and l + W/2 in one iteration, which the compiler turns into
+/// two independent vectors per iteration.
+macro_rules! each_entry {
+    ($len:expr, |$l:ident| $body:block) => {
+        for i in 0..$len {
+            let $l = i;
+            $body
+        }
+    };
+}
+
+/// Up to [`W`] consecutive entries of a [`State`], copied into local arrays:
+/// the compiler then knows that nothing aliases and can vectorise the loop
+/// over them (the state's six vectors could alias as far as it can tell).
+#[derive(Clone, Copy)]
+struct Chunk {
+    v: [f64; W],
+    m: [f64; W],
+    h: [f64; W],
+    n: [f64; W],
+    x: [f64; W],
+    s: [f64; W],
+}
+
+#[inline(always)]
+fn take(xs: &[f64], at: usize, len: usize) -> [f64; W] {
+    // Full chunks (all of them when the entries are a multiple of W) copy a
+    // fixed size: a few vector moves instead of a memset and a memcpy call.
+    if len == W {
+        if let Ok(full) = xs[at..at + W].try_into() {
+            return full;
+        }
+    }
+    let mut out = [0.0; W];
+    out[..len].copy_from_slice(&xs[at..at + len]);
+    out
+}
+
+#[inline(always)]
+fn put(xs: &mut [f64], from: &[f64; W], at: usize, len: usize) {
+    if len == W {
+        xs[at..at + W].copy_from_slice(from);
+    } else {
+        xs[at..at + len].copy_from_slice(&from[..len]);
+    }
+}
+
+impl Chunk {
+    #[inline(always)]
+    fn load(st: &State, at: usize, len: usize) -> Chunk {
+        Chunk {
+            v: take(&st.v_mv, at, len),
+            m: take(&st.m, at, len),
+            h: take(&st.h, at, len),
+            n: take(&st.n, at, len),
+            x: take(&st.x, at, len),
+            s: take(&st.s, at, len),
+        }
+    }
+
+    #[inline(always)]
+    fn store(&self, st: &mut State, at: usize, len: usize) {
+        for (to, from) in [
+            (&mut st.v_mv, &self.v),
+            (&mut st.m, &self.m),
+            (&mut st.h, &self.h),
+            (&mut st.n, &self.n),
+            (&mut st.x, &self.x),
+            (&mut st.s, &self.s),
+        ] {
+            put(to, from, at, len);
+        }
+    }
+
+    #[inline(always)]
+    fn gates(&self, l: usize) -> Gates {
+        Gates {
+            m: self.m[l],
+            h: self.h[l],
+            n: self.n[l],
+            x: self.x[l],
+            s: self.s[l],
+        }
+    }
+
+    #[inline(always)]
+    fn set_gates(&mut self, l: usize, g: Gates) {
+        (self.m[l], self.h[l], self.n[l], self.x[l], self.s[l]) = (g.m, g.h, g.n, g.x, g.s);
     }
 }
 
@@ -351,14 +636,24 @@ enum Span {
 /// voltage `v` (and the synapse's rise variable at `x_rate`): exactly, or
 /// from the table when one is given and covers `v`. `span` says whether
 /// `dt` is the table's half or full step.
-#[inline]
-fn advance(net: &Network, table: Option<&GateTable>, v: f64, x_rate: f64, from: &Gates, dt: f64, span: Span) -> Gates {
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn advance<E: Exps>(
+    net: &Network,
+    table: Option<&GateTable>,
+    rd: Option<RiseDecay>,
+    v: f64,
+    x_rate: f64,
+    from: &Gates,
+    dt: f64,
+    span: Span,
+) -> Gates {
     if let Some((t, g)) = table.and_then(|t| Some((t, t.lookup(v)?))) {
         let c = span as usize;
         let (x, s) = if t.synapse {
             (from.x, settle(from.s, g[3], g[c + 3]))
         } else {
-            synapse_relax(net, v, x_rate, from.x, from.s, dt)
+            synapse_relax::<E>(&net.synapse, rd, v, x_rate, from.x, from.s, dt)
         };
         return Gates {
             m: settle(from.m, g[0], g[c]),
@@ -368,15 +663,9 @@ fn advance(net: &Network, table: Option<&GateTable>, v: f64, x_rate: f64, from: 
             s,
         };
     }
-    let r = gate_rates(v);
-    let (x, s) = synapse_relax(net, v, x_rate, from.x, from.s, dt);
-    Gates {
-        m: relax(from.m, r.a_m, r.b_m, dt),
-        h: relax(from.h, r.a_h, r.b_h, dt),
-        n: relax(from.n, r.a_n, r.b_n, dt),
-        x,
-        s,
-    }
+    let (m, h, n) = E::gates(v, from.m, from.h, from.n, dt);
+    let (x, s) = synapse_relax::<E>(&net.synapse, rd, v, x_rate, from.x, from.s, dt);
+    Gates { m, h, n, x, s }
 }
 
 /// Forward-Euler update of a gate, clamped to [0, 1]; returns whether it
@@ -388,8 +677,190 @@ fn euler_gate(x: &mut f64, alpha: f64, beta: f64, dt: f64) -> bool {
     y != *x
 }
 
-/// Advances the network by one step of `dt_ms` and returns how many gate
-/// values had to be clamped into [0, 1] (always 0 but for `euler`).
+/// Runs `$body` with `$t` and `$r` bound to the table and the rise/decay
+/// option, written out per case so that inside each copy they are
+/// constants: the `None, None` copy (every default run) then has no branch
+/// left per entry and vectorises.
+macro_rules! specialise {
+    ($table:expr, $rd:expr, |$t:ident, $r:ident| $body:block) => {
+        match ($table, $rd) {
+            (None, None) => {
+                let ($t, $r): (Option<&GateTable>, Option<RiseDecay>) = (None, None);
+                $body
+            }
+            (None, Some(rd)) => {
+                let ($t, $r): (Option<&GateTable>, Option<RiseDecay>) = (None, Some(rd));
+                $body
+            }
+            (Some(table), rd) => {
+                let ($t, $r): (Option<&GateTable>, Option<RiseDecay>) = (Some(table), rd);
+                $body
+            }
+        }
+    };
+}
+
+/// The exponential-midpoint step (see [`step`]) over every lane, entry by
+/// entry with libm: the default. (Copying chunks out, as [`midpoint`] does
+/// for SIMD, only costs time when every exponential is a call anyway.)
+/// Out of line, as is [`midpoint_fast`]: with both inlined, `step` carried
+/// the large stack frame of the SIMD chunks on every call, which doubled
+/// the cost of a lone pair's step.
+#[inline(never)]
+fn midpoint_libm(
+    lanes: &Lanes,
+    table: Option<&GateTable>,
+    dt: f64,
+    st: &mut State,
+    input: &StepInput,
+    ws: &mut Workspace,
+) {
+    let net = lanes.nets[0];
+    let half = 0.5 * dt;
+    let mid = &mut ws.mid;
+    lanes.couple(&st.v_mv, &st.s, &mut ws.drive, &mut ws.gap);
+    for i in 0..lanes.len() {
+        let v = st.v_mv[i];
+        let extra = ws.gap[i] + input.i_start[i];
+        let f = dv_dt(net, lanes.i_inj[i], v, st.m[i], st.h[i], st.n[i], ws.drive[i], extra);
+        let from = Gates::of(st, i);
+        advance::<Libm>(net, table, net.rise_decay, v, st.x[i], &from, half, Span::Half).store(mid, i);
+        mid.v_mv[i] = v + half * f + 0.5 * input.noise_dv[i];
+    }
+    lanes.couple(&mid.v_mv, &mid.s, &mut ws.drive, &mut ws.gap);
+    for i in 0..lanes.len() {
+        let v = mid.v_mv[i];
+        let extra = ws.gap[i] + input.i_mid[i];
+        let f = dv_dt(net, lanes.i_inj[i], v, mid.m[i], mid.h[i], mid.n[i], ws.drive[i], extra);
+        // Every gate relaxes from its old value with the midpoint's rates.
+        let from = Gates::of(st, i);
+        advance::<Libm>(net, table, net.rise_decay, v, mid.x[i], &from, dt, Span::Full).store(st, i);
+        st.v_mv[i] += dt * f + input.noise_dv[i];
+    }
+}
+
+/// The exponential-midpoint step (see [`step`]) over every lane, [`W`]
+/// entries at a time: the `integrator.fast` kernel.
+#[inline(always)]
+fn midpoint<E: Exps>(
+    lanes: &Lanes,
+    table: Option<&GateTable>,
+    dt: f64,
+    st: &mut State,
+    input: &StepInput,
+    ws: &mut Workspace,
+) {
+    let net = lanes.nets[0];
+    let half = 0.5 * dt;
+    let total = lanes.len();
+    lanes.couple(&st.v_mv, &st.s, &mut ws.drive, &mut ws.gap);
+    for at in (0..total).step_by(W) {
+        let len = W.min(total - at);
+        let c = Chunk::load(st, at, len);
+        let (i_inj, drive) = (take(&lanes.i_inj, at, len), take(&ws.drive, at, len));
+        let (gap, i_start, dv) = (
+            take(&ws.gap, at, len),
+            take(input.i_start, at, len),
+            take(input.noise_dv, at, len),
+        );
+        let mut mid = c;
+        specialise!(table, net.rise_decay, |t, rd| {
+            each_entry!(len, |l| {
+                let v = c.v[l];
+                let f = E::dv_dt(net, i_inj[l], v, c.m[l], c.h[l], c.n[l], drive[l], gap[l] + i_start[l]);
+                mid.set_gates(l, advance::<E>(net, t, rd, v, c.x[l], &c.gates(l), half, Span::Half));
+                mid.v[l] = v + half * f + 0.5 * dv[l];
+            });
+        });
+        mid.store(&mut ws.mid, at, len);
+    }
+    lanes.couple(&ws.mid.v_mv, &ws.mid.s, &mut ws.drive, &mut ws.gap);
+    for at in (0..total).step_by(W) {
+        let len = W.min(total - at);
+        let (old, mid) = (Chunk::load(st, at, len), Chunk::load(&ws.mid, at, len));
+        let (i_inj, drive) = (take(&lanes.i_inj, at, len), take(&ws.drive, at, len));
+        let (gap, i_mid, dv) = (
+            take(&ws.gap, at, len),
+            take(input.i_mid, at, len),
+            take(input.noise_dv, at, len),
+        );
+        let mut new = old;
+        specialise!(table, net.rise_decay, |t, rd| {
+            each_entry!(len, |l| {
+                let v = mid.v[l];
+                let f = E::dv_dt(
+                    net,
+                    i_inj[l],
+                    v,
+                    mid.m[l],
+                    mid.h[l],
+                    mid.n[l],
+                    drive[l],
+                    gap[l] + i_mid[l],
+                );
+                // Every gate relaxes from its old value with the midpoint's rates.
+                new.set_gates(l, advance::<E>(net, t, rd, v, mid.x[l], &old.gates(l), dt, Span::Full));
+                new.v[l] = old.v[l] + (dt * f + dv[l]);
+            });
+        });
+        new.store(st, at, len);
+    }
+}
+
+/// [`midpoint`] with [`Vector`], compiled for the widest SIMD this CPU has
+/// (checked at run time, so one binary serves every x86-64 machine). The
+/// arithmetic is the same on every path, unfused, so the bits are too.
+#[inline(never)]
+fn midpoint_fast(
+    lanes: &Lanes,
+    table: Option<&GateTable>,
+    dt: f64,
+    st: &mut State,
+    input: &StepInput,
+    ws: &mut Workspace,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked on the line above.
+            return unsafe { midpoint_avx512(lanes, table, dt, st, input, ws) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked on the line above.
+            return unsafe { midpoint_avx2(lanes, table, dt, st, input, ws) };
+        }
+    }
+    midpoint::<Vector>(lanes, table, dt, st, input, ws)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn midpoint_avx512(
+    lanes: &Lanes,
+    table: Option<&GateTable>,
+    dt: f64,
+    st: &mut State,
+    input: &StepInput,
+    ws: &mut Workspace,
+) {
+    midpoint::<Vector>(lanes, table, dt, st, input, ws)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn midpoint_avx2(
+    lanes: &Lanes,
+    table: Option<&GateTable>,
+    dt: f64,
+    st: &mut State,
+    input: &StepInput,
+    ws: &mut Workspace,
+) {
+    midpoint::<Vector>(lanes, table, dt, st, input, ws)
+}
+
+/// Advances every lane by one step of `scheme.dt_ms` and returns how many
+/// gate values had to be clamped into [0, 1] (always 0 but for `euler`).
 ///
 /// **Default: exponential midpoint.** A half step (exponential gates and s,
 /// Euler V with half of the noise increment) gives the midpoint state; the
@@ -411,27 +882,20 @@ fn euler_gate(x: &mut f64, alpha: f64, beta: f64, dt: f64) -> bool {
 /// code this replaces; its clamps are counted so that a user sees it.
 // Structure of arrays: one index walks v, m, h, n, s and the inputs together.
 #[allow(clippy::needless_range_loop)]
-pub fn step(
-    net: &Network,
-    method: Method,
-    dt_ms: f64,
-    st: &mut State,
-    input: &StepInput,
-    ws: &mut Workspace,
-    table: Option<&GateTable>,
-) -> u32 {
-    let n = st.v_mv.len();
+pub fn step(lanes: &Lanes, scheme: &Scheme, st: &mut State, input: &StepInput, ws: &mut Workspace) -> u32 {
+    let total = lanes.len();
+    let dt_ms = scheme.dt_ms;
+    let net = lanes.nets[0];
     let mut clamped = 0;
-    match method {
+    match scheme.method {
         Method::Euler => {
-            net.coupling.drive(&st.s, &mut ws.drive);
-            net.gap_currents(&st.v_mv, &mut ws.gap);
-            for i in 0..n {
+            lanes.couple(&st.v_mv, &st.s, &mut ws.drive, &mut ws.gap);
+            for i in 0..total {
                 let v = st.v_mv[i];
                 let r = gate_rates(v);
                 let f = dv_dt(
                     net,
-                    i,
+                    lanes.i_inj[i],
                     v,
                     st.m[i],
                     st.h[i],
@@ -447,13 +911,12 @@ pub fn step(
             }
         }
         Method::ExpEuler => {
-            net.coupling.drive(&st.s, &mut ws.drive);
-            net.gap_currents(&st.v_mv, &mut ws.gap);
-            for i in 0..n {
+            lanes.couple(&st.v_mv, &st.s, &mut ws.drive, &mut ws.gap);
+            for i in 0..total {
                 let v = st.v_mv[i];
                 let f = dv_dt(
                     net,
-                    i,
+                    lanes.i_inj[i],
                     v,
                     st.m[i],
                     st.h[i],
@@ -462,51 +925,12 @@ pub fn step(
                     ws.gap[i] + input.i_start[i],
                 );
                 let from = Gates::of(st, i);
-                advance(net, None, v, st.x[i], &from, dt_ms, Span::Full).store(st, i);
+                advance::<Libm>(net, None, net.rise_decay, v, st.x[i], &from, dt_ms, Span::Full).store(st, i);
                 st.v_mv[i] = v + dt_ms * f + input.noise_dv[i];
             }
         }
-        Method::ExpMidpoint => {
-            let half = 0.5 * dt_ms;
-            let mid = &mut ws.mid;
-            net.coupling.drive(&st.s, &mut ws.drive);
-            net.gap_currents(&st.v_mv, &mut ws.gap);
-            for i in 0..n {
-                let v = st.v_mv[i];
-                let f = dv_dt(
-                    net,
-                    i,
-                    v,
-                    st.m[i],
-                    st.h[i],
-                    st.n[i],
-                    ws.drive[i],
-                    ws.gap[i] + input.i_start[i],
-                );
-                let from = Gates::of(st, i);
-                advance(net, table, v, st.x[i], &from, half, Span::Half).store(mid, i);
-                mid.v_mv[i] = v + half * f + 0.5 * input.noise_dv[i];
-            }
-            net.coupling.drive(&mid.s, &mut ws.drive);
-            net.gap_currents(&mid.v_mv, &mut ws.gap);
-            for i in 0..n {
-                let v = mid.v_mv[i];
-                let f = dv_dt(
-                    net,
-                    i,
-                    v,
-                    mid.m[i],
-                    mid.h[i],
-                    mid.n[i],
-                    ws.drive[i],
-                    ws.gap[i] + input.i_mid[i],
-                );
-                // Every gate relaxes from its old value with the midpoint's rates.
-                let from = Gates::of(st, i);
-                advance(net, table, v, mid.x[i], &from, dt_ms, Span::Full).store(st, i);
-                st.v_mv[i] += dt_ms * f + input.noise_dv[i];
-            }
-        }
+        Method::ExpMidpoint if scheme.fast => midpoint_fast(lanes, scheme.table, dt_ms, st, input, ws),
+        Method::ExpMidpoint => midpoint_libm(lanes, scheme.table, dt_ms, st, input, ws),
     }
     clamped
 }
@@ -698,6 +1122,17 @@ mod tests {
         i_mid: &[0.0],
     };
 
+    /// One step of a lone network with the default evaluation.
+    fn step1(net: &Network, method: Method, dt_ms: f64, st: &mut State, input: &StepInput, ws: &mut Workspace) -> u32 {
+        let scheme = Scheme {
+            method,
+            dt_ms,
+            table: None,
+            fast: false,
+        };
+        step(&Lanes::one(net), &scheme, st, input, ws)
+    }
+
     fn single(i_inj: f64, hh: HhParams) -> Network {
         Network {
             hh,
@@ -706,6 +1141,60 @@ mod tests {
             coupling: Coupling::Uncoupled,
             gap: Coupling::Uncoupled,
             rise_decay: None,
+        }
+    }
+
+    #[test]
+    fn every_simd_build_of_the_fast_stepper_gives_the_same_bits() {
+        // The portable build and each build this CPU can run (AVX2,
+        // AVX-512) of the same kernel, on 11 lanes of a coupled pair (one
+        // full chunk, one partial) from spread-out states, 200 steps: the
+        // arithmetic is unfused and in the same order, so the states must
+        // agree to the bit. A results file must not depend on the machine.
+        let mut net = single(10.0, HhParams::default());
+        net.i_inj = vec![10.0, 7.5];
+        net.coupling = Coupling::AllToAll { strength: 0.1 };
+        let lanes = Lanes::new(vec![&net; 11]);
+        let v0: Vec<f64> = (0..22).map(|j| -80.0 + 5.7 * j as f64).collect();
+        let start = State::stack([State::at_rest(&net, &v0[..2])].into_iter().chain((1..11).map(|b| {
+            let mut st = State::at_rest(&net, &v0[2 * b..2 * b + 2]);
+            st.v_mv.iter_mut().for_each(|v| *v += 1.0);
+            st
+        })));
+        let dv: Vec<f64> = (0..22).map(|j| 0.3 * ((j * 7 % 5) as f64 - 2.0)).collect();
+        let zeros = vec![0.0; 22];
+        let input = StepInput {
+            noise_dv: &dv,
+            i_start: &zeros,
+            i_mid: &zeros,
+        };
+        type Kernel = fn(&Lanes, Option<&GateTable>, f64, &mut State, &StepInput, &mut Workspace);
+        let run = |kernel: Kernel| {
+            let (mut st, mut ws) = (start.clone(), Workspace::new(22));
+            for _ in 0..200 {
+                kernel(&lanes, None, 0.01, &mut st, &input, &mut ws);
+            }
+            st
+        };
+        let portable = run(midpoint::<Vector>);
+        assert!(portable.v_mv.iter().all(|v| v.is_finite()));
+        assert_eq!(run(midpoint_fast), portable, "dispatched build");
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                assert_eq!(
+                    run(|l, t, d, s, i, w| unsafe { midpoint_avx2(l, t, d, s, i, w) }),
+                    portable,
+                    "AVX2"
+                );
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                assert_eq!(
+                    run(|l, t, d, s, i, w| unsafe { midpoint_avx512(l, t, d, s, i, w) }),
+                    portable,
+                    "AVX-512"
+                );
+            }
         }
     }
 
@@ -741,7 +1230,7 @@ mod tests {
             let mut st = State::at_rest(&net, &[v0]);
             let before = st.clone();
             let mut ws = Workspace::new(1);
-            step(&net, method, 0.05, &mut st, &QUIET, &mut ws, None);
+            step1(&net, method, 0.05, &mut st, &QUIET, &mut ws);
             for (a, b) in [
                 (st.v_mv[0], before.v_mv[0]),
                 (st.m[0], before.m[0]),
@@ -771,7 +1260,7 @@ mod tests {
         let mut ws = Workspace::new(1);
         let dt = 0.01;
         for _ in 0..2000 {
-            step(&net, Method::ExpMidpoint, dt, &mut st, &QUIET, &mut ws, None);
+            step1(&net, Method::ExpMidpoint, dt, &mut st, &QUIET, &mut ws);
         }
         let tau = hh.c_m / hh.g_l;
         let exact = hh.e_l_mv + 10.0 * (-20.0 / tau).exp();
@@ -948,7 +1437,7 @@ mod tests {
                             i_start: &[0.0],
                             i_mid: &[0.0],
                         };
-                        step(&net, method, h, &mut st, &input, &mut ws, None);
+                        step1(&net, method, h, &mut st, &input, &mut ws);
                     }
                     *e += (st.v_mv[0] - exact).abs() / paths as f64;
                 }
@@ -977,8 +1466,8 @@ mod tests {
         let (mut x, mut s) = (0.0, 0.0);
         let mut worst = 0.0f64;
         for k in 1..=2000 {
-            let (x_mid, _) = synapse_relax(&net, v, x, x, s, 0.5 * dt);
-            (x, s) = synapse_relax(&net, v, x_mid, x, s, dt);
+            let (x_mid, _) = synapse_relax::<Libm>(&net.synapse, net.rise_decay, v, x, x, s, 0.5 * dt);
+            (x, s) = synapse_relax::<Libm>(&net.synapse, net.rise_decay, v, x_mid, x, s, dt);
             let t = k as f64 * dt;
             let exact = 1.0 - (td * (-t / td).exp() - tr * (-t / tr).exp()) / (td - tr);
             worst = worst.max((s - exact).abs());

@@ -2,7 +2,7 @@
 //! rayon. Nothing here prints; progress goes through a callback.
 
 use crate::graph::graph_seed;
-use crate::integrate::{step, Noise, State, StepInput, Workspace};
+use crate::integrate::{step, Lanes, Method, Noise, Scheme, State, StepInput, Workspace};
 use crate::model::Network;
 use crate::observe::sync::{kuramoto_r, spike_sync, ChiAccumulator};
 use crate::observe::{train_stats, SpikeDetector, TrainStats};
@@ -84,25 +84,58 @@ pub fn simulate_trial(cfg: &TrialConfig, seed: u64) -> TrialOutcome {
 /// `observe(step, t_ms, state)` (step 0 is the initial state): the hook for
 /// traces. The ensemble passes a no-op closure, which compiles away, so a
 /// traced trial is computed by the very same code as in the ensemble.
-pub fn simulate_trial_observed(
+pub fn simulate_trial_observed(cfg: &TrialConfig, seed: u64, observe: impl FnMut(u64, f64, &State)) -> TrialOutcome {
+    let mut outcomes = simulate_lanes(cfg, &[seed], observe);
+    outcomes.pop().expect("one lane in, one outcome out")
+}
+
+/// How many trials of `cfg` one task steps together as [`Lanes`]: enough
+/// for 16 stacked entries (two AVX-512 registers per chunk loop; a pair
+/// gets 8 lanes, a 100-neuron network 1). One where a step's clamp count
+/// could not be told apart per lane (`euler`, channel noise).
+pub fn lanes_for(cfg: &TrialConfig) -> usize {
+    if cfg.method == Method::Euler || cfg.channel_noise.is_some() {
+        1
+    } else {
+        16usize.div_ceil(cfg.network.n().max(1))
+    }
+}
+
+/// Simulates the trials of `cfg` with the given seeds together, as lanes of
+/// one stacked state: each outcome is the very one [`simulate_trial`] gives
+/// for its seed, bit for bit (tested). `observe` sees the stacked state
+/// (lane b's neurons at `b n .. (b + 1) n`).
+pub fn simulate_lanes(
     cfg: &TrialConfig,
-    seed: u64,
+    seeds: &[u64],
     mut observe: impl FnMut(u64, f64, &State),
-) -> TrialOutcome {
+) -> Vec<TrialOutcome> {
     let n = cfg.network.n();
-    let mut chi = ChiAccumulator::new(n);
+    let mut chi: Vec<ChiAccumulator> = seeds.iter().map(|_| ChiAccumulator::new(n)).collect();
     // Samples at t = k dt enter chi when transient_ms <= t < duration_ms.
     let first_sample = (cfg.transient_ms / cfg.dt_ms - 1e-9).ceil().max(0.0) as u64;
+    let integrated = integrate_lanes(cfg, seeds, |step, t_ms, state| {
+        if step >= first_sample && step < cfg.n_steps {
+            for (b, c) in chi.iter_mut().enumerate() {
+                c.push(&state.v_mv[b * n..(b + 1) * n]);
+            }
+        }
+        observe(step, t_ms, state);
+    });
+    integrated
+        .into_iter()
+        .zip(chi)
+        .map(|(lane, chi)| reduce(cfg, lane, &chi))
+        .collect()
+}
+
+/// One trial's spikes and voltage statistics reduced to its outcome.
+fn reduce(cfg: &TrialConfig, lane: Integrated, chi: &ChiAccumulator) -> TrialOutcome {
     let Integrated {
         status,
         spikes_ms,
         n_clamped,
-    } = integrate_trial(cfg, seed, |step, t_ms, state| {
-        if step >= first_sample && step < cfg.n_steps {
-            chi.push(&state.v_mv);
-        }
-        observe(step, t_ms, state);
-    });
+    } = lane;
     if status != Status::Ok {
         return TrialOutcome {
             status,
@@ -116,7 +149,7 @@ pub fn simulate_trial_observed(
     let neurons = spikes_ms.iter().map(|s| train_stats(s, t0, t1)).collect();
     let trains: Vec<&[f64]> = spikes_ms.iter().map(Vec::as_slice).collect();
     // Synchrony of a single neuron is meaningless: every measure is null.
-    let sync = if n >= 2 {
+    let sync = if cfg.network.n() >= 2 {
         Synchrony {
             chi: chi.chi(),
             kuramoto_r: kuramoto_r(&trains, t0, t1, cfg.dt_ms),
@@ -134,7 +167,7 @@ pub fn simulate_trial_observed(
     }
 }
 
-/// What the bare integration loop returns.
+/// What the bare integration loop returns for one trial.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Integrated {
     pub status: Status,
@@ -144,91 +177,130 @@ pub struct Integrated {
     pub n_clamped: u64,
 }
 
-/// The integration loop alone: noise, steps, spike detection and the
-/// divergence check, handing every state that did not diverge to `observe`.
-/// The reductions of [`simulate_trial`] sit on top of it;
-/// benches/reductions.rs measures their cost against this bare loop.
-pub fn integrate_trial(cfg: &TrialConfig, seed: u64, mut observe: impl FnMut(u64, f64, &State)) -> Integrated {
+/// The integration loop alone, for the trials with the given seeds stepped
+/// together as [`Lanes`]: noise, steps, spike detection and the divergence
+/// check, handing the stacked state after every step to `observe` until
+/// every lane has diverged or the time is up. Each lane draws from its own
+/// generator seeded with its own seed, in the order a lone trial would, so
+/// its outcome does not depend on its company. The reductions of
+/// [`simulate_lanes`] sit on top of it; benches/reductions.rs measures their
+/// cost against this bare loop.
+pub fn integrate_lanes(cfg: &TrialConfig, seeds: &[u64], mut observe: impl FnMut(u64, f64, &State)) -> Vec<Integrated> {
+    let lanes_n = seeds.len();
+    let n = cfg.network.n();
     // With network.resample each trial draws its own graph and drive.
-    let resampled;
-    let net = if cfg.graph.resample && cfg.graph.is_random() {
-        let r = cfg.graph.realize(graph_seed(seed));
-        resampled = Network {
-            i_inj: r.i_inj,
-            coupling: r.coupling,
-            gap: r.gap,
-            ..cfg.network.clone()
-        };
-        &resampled
+    let resampled: Vec<Network> = if cfg.graph.resample && cfg.graph.is_random() {
+        seeds
+            .iter()
+            .map(|&seed| {
+                let r = cfg.graph.realize(graph_seed(seed));
+                Network {
+                    i_inj: r.i_inj,
+                    coupling: r.coupling,
+                    gap: r.gap,
+                    ..cfg.network.clone()
+                }
+            })
+            .collect()
     } else {
-        &cfg.network
+        vec![]
     };
-    let n = net.n();
+    let nets: Vec<&Network> = if resampled.is_empty() {
+        vec![&cfg.network; lanes_n]
+    } else {
+        resampled.iter().collect()
+    };
     let dt = cfg.dt_ms;
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut noise = Noise::new(
-        cfg.noise_sigma,
-        cfg.noise_shared,
-        cfg.noise_tau_ms,
-        net.hh.c_m,
-        dt,
-        n,
-        &mut rng,
-    );
-    let mut state = State::at_rest(net, &cfg.v0_mv);
-    let mut ws = Workspace::new(n);
-    let (mut noise_dv, mut i_start, mut i_mid) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
-    let mut v_prev = vec![0.0; n];
-    let mut detector = SpikeDetector::new(cfg.threshold_mv, cfg.rearm_mv, &cfg.v0_mv);
-    let mut spikes_ms: Vec<Vec<f64>> = vec![Vec::new(); n];
-    let mut n_clamped = 0u64;
+    let mut rngs: Vec<Xoshiro256PlusPlus> = seeds.iter().map(|&s| Xoshiro256PlusPlus::seed_from_u64(s)).collect();
+    let mut noises: Vec<Noise> = rngs
+        .iter_mut()
+        .map(|rng| {
+            Noise::new(
+                cfg.noise_sigma,
+                cfg.noise_shared,
+                cfg.noise_tau_ms,
+                cfg.network.hh.c_m,
+                dt,
+                n,
+                rng,
+            )
+        })
+        .collect();
+    let mut state = State::stack(nets.iter().map(|net| State::at_rest(net, &cfg.v0_mv)));
+    let initial = state.clone();
+    let lanes = Lanes::new(nets);
+    let total = lanes.len();
+    let scheme = Scheme {
+        method: cfg.method,
+        dt_ms: dt,
+        table: cfg.gate_table.as_deref(),
+        fast: cfg.fast,
+    };
+    let mut ws = Workspace::new(total);
+    let (mut noise_dv, mut i_start, mut i_mid) = (vec![0.0; total], vec![0.0; total], vec![0.0; total]);
+    let mut v_prev = vec![0.0; total];
+    let mut detector = SpikeDetector::new(cfg.threshold_mv, cfg.rearm_mv, &cfg.v0_mv.repeat(lanes_n));
+    let mut out: Vec<Integrated> = (0..lanes_n)
+        .map(|_| Integrated {
+            status: Status::Ok,
+            spikes_ms: vec![Vec::new(); n],
+            n_clamped: 0,
+        })
+        .collect();
+    let mut running = lanes_n;
     observe(0, 0.0, &state);
     for k in 0..cfg.n_steps {
-        noise.draw(&mut rng, &mut noise_dv, &mut i_start, &mut i_mid);
+        for (b, (noise, rng)) in noises.iter_mut().zip(&mut rngs).enumerate() {
+            let r = b * n..(b + 1) * n;
+            noise.draw(rng, &mut noise_dv[r.clone()], &mut i_start[r.clone()], &mut i_mid[r]);
+        }
         v_prev.copy_from_slice(&state.v_mv);
         let input = StepInput {
             noise_dv: &noise_dv,
             i_start: &i_start,
             i_mid: &i_mid,
         };
-        n_clamped += u64::from(step(
-            net,
-            cfg.method,
-            dt,
-            &mut state,
-            &input,
-            &mut ws,
-            cfg.gate_table.as_deref(),
-        ));
+        let clamped = u64::from(step(&lanes, &scheme, &mut state, &input, &mut ws));
+        // Clamps only come from euler and channel noise, which run one lane
+        // at a time (lanes_for), so the count is that lane's.
+        debug_assert!(clamped == 0 || lanes_n == 1);
+        out[0].n_clamped += clamped;
         if let Some(channels) = &cfg.channel_noise {
-            n_clamped += u64::from(channels.apply(&mut rng, &mut state, &v_prev, dt));
+            debug_assert_eq!(lanes_n, 1);
+            out[0].n_clamped += u64::from(channels.apply(&mut rngs[0], &mut state, &v_prev, dt));
         }
         // Times from the step index, not by accumulation, so that spike
         // times carry no drift of summed rounding errors.
         let t_prev = k as f64 * dt;
-        let mut diverged = false;
-        for i in 0..n {
-            let v = state.v_mv[i];
-            diverged |= v.is_nan() || v.abs() >= V_ABSURD_MV;
-            if let Some(t) = detector.push(i, t_prev, dt, v_prev[i], v) {
-                spikes_ms[i].push(t);
+        for (b, lane) in out.iter_mut().enumerate() {
+            if lane.status != Status::Ok {
+                continue;
+            }
+            let mut diverged = false;
+            for i in 0..n {
+                let j = b * n + i;
+                let v = state.v_mv[j];
+                diverged |= v.is_nan() || v.abs() >= V_ABSURD_MV;
+                if let Some(t) = detector.push(j, t_prev, dt, v_prev[j], v) {
+                    lane.spikes_ms[i].push(t);
+                }
+            }
+            if diverged {
+                lane.status = Status::Diverged {
+                    at_ms: (k + 1) as f64 * dt,
+                };
+                running -= 1;
+                // Park the lane at its initial state: its numbers are void,
+                // and runaway values must not slow the others down.
+                state.copy_lane(&initial, b * n..(b + 1) * n);
             }
         }
-        if diverged {
-            let at_ms = (k + 1) as f64 * dt;
-            return Integrated {
-                status: Status::Diverged { at_ms },
-                spikes_ms,
-                n_clamped,
-            };
+        if running == 0 {
+            return out;
         }
         observe(k + 1, (k + 1) as f64 * dt, &state);
     }
-    Integrated {
-        status: Status::Ok,
-        spikes_ms,
-        n_clamped,
-    }
+    out
 }
 
 /// Samples of one trial's state in long format: one row per (sample, neuron).
@@ -265,10 +337,11 @@ pub fn trace_trial(cfg: &TrialConfig, seed: u64, every: u64) -> (TrialOutcome, T
 }
 
 /// Runs the given trials of `plan` on `pool` and returns the finished ones
-/// in the order of `ids`. `on_done` is called from worker threads as each
-/// trial finishes (progress bars); once `stop()` is true no further trial
-/// starts (Ctrl-C), and the trials already running still finish and are
-/// returned.
+/// in the order of `ids`. Consecutive ids of one grid point run together as
+/// lanes ([`lanes_for`]), which changes no result. `on_done` is called from
+/// worker threads as each trial finishes (progress bars); once `stop()` is
+/// true no further batch starts (Ctrl-C), and the batches already running
+/// still finish and are returned.
 pub fn run_ensemble(
     plan: &Plan,
     ids: &[u32],
@@ -276,28 +349,54 @@ pub fn run_ensemble(
     on_done: &(dyn Fn(&TrialResult) + Sync),
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Vec<TrialResult> {
+    let batches = batch_ids(plan, ids);
     pool.install(|| {
-        ids.par_iter()
-            // Trials are milliseconds to seconds each: one per task keeps
-            // the load balanced when their costs differ.
+        batches
+            .par_iter()
+            // A batch is milliseconds to seconds: one per task keeps the
+            // load balanced when their costs differ.
             .with_max_len(1)
-            .filter_map(|&id| {
+            .filter_map(|batch| {
                 if stop() {
                     return None;
                 }
-                let trial = plan.trial(id);
+                let trials: Vec<Trial> = batch.iter().map(|&id| plan.trial(id)).collect();
+                let seeds: Vec<u64> = trials.iter().map(|t| t.seed).collect();
                 let start = Instant::now();
-                let outcome = simulate_trial(&plan.points[trial.point as usize].config, trial.seed);
-                let result = TrialResult {
-                    trial,
-                    outcome,
-                    wall_ms: start.elapsed().as_secs_f64() * 1e3,
-                };
-                on_done(&result);
-                Some(result)
+                let outcomes = simulate_lanes(&plan.points[trials[0].point as usize].config, &seeds, |_, _, _| {});
+                // Lanes share their wall time; each trial gets its share.
+                let wall_ms = start.elapsed().as_secs_f64() * 1e3 / trials.len() as f64;
+                let results: Vec<TrialResult> = trials
+                    .into_iter()
+                    .zip(outcomes)
+                    .map(|(trial, outcome)| TrialResult {
+                        trial,
+                        outcome,
+                        wall_ms,
+                    })
+                    .collect();
+                results.iter().for_each(on_done);
+                Some(results)
             })
+            .flatten()
             .collect()
     })
+}
+
+/// Splits `ids` into runs of consecutive entries of one grid point, each at
+/// most [`lanes_for`] long, in order.
+fn batch_ids(plan: &Plan, ids: &[u32]) -> Vec<Vec<u32>> {
+    let mut batches: Vec<Vec<u32>> = Vec::new();
+    let mut point = u32::MAX;
+    for &id in ids {
+        let p = plan.trial(id).point;
+        match batches.last_mut() {
+            Some(b) if p == point && b.len() < lanes_for(&plan.points[p as usize].config) => b.push(id),
+            _ => batches.push(vec![id]),
+        }
+        point = p;
+    }
+    batches
 }
 
 #[cfg(test)]
@@ -324,6 +423,57 @@ mod tests {
             .chain(&trace.h)
             .chain(&trace.n)
             .all(|x| (0.0..=1.0).contains(x)));
+    }
+
+    #[test]
+    fn trials_stepped_together_give_the_bits_each_gives_alone() {
+        // Stacking lanes changes loop lengths, never arithmetic. 11 seeds:
+        // not a multiple of the SIMD chunk, so the remainder path runs too;
+        // with sigma = 300 most lanes diverge (8 of 11 here) and must not
+        // disturb the rest.
+        let cases = [
+            "[network]\nn = 2\nstrength = 0.1\n[noise]\nsigma = 2.0\n",
+            "[integrator]\nfast = true\n[network]\nn = 2\nstrength = 0.1\n[noise]\nsigma = 2.0\n",
+            "[integrator]\ntables = true\n[network]\nn = 3\nstrength = 0.1\n[noise]\nsigma = 2.0\ntau_ms = 5.0\nshared = 0.5\n",
+            "[integrator]\nfast = true\n[network]\nn = 5\ntopology = \"random\"\np = 0.5\nstrength = 0.2\nresample = true\n\
+             [synapse]\nkind = \"double-exp\"\n[gap]\ng = 0.05\n[neuron]\ni_inj = { uniform = [8.0, 12.0] }\n[noise]\nsigma = 1.0\n",
+            "[integrator]\nfast = true\n[network]\nn = 2\n[noise]\nsigma = 300.0\n",
+        ];
+        for extra in cases {
+            let cfg = config(extra);
+            let seeds: Vec<u64> = (100..111).collect();
+            let together = simulate_lanes(&cfg, &seeds, |_, _, _| {});
+            for (seed, outcome) in seeds.iter().zip(&together) {
+                assert_eq!(*outcome, simulate_trial(&cfg, *seed), "{extra}: seed {seed}");
+            }
+            if extra.contains("300.0") {
+                let diverged = together.iter().filter(|o| o.status != Status::Ok).count();
+                assert!(diverged > 0 && diverged < seeds.len(), "{diverged} of 11 diverged");
+            }
+        }
+    }
+
+    #[test]
+    fn fast_stepper_agrees_with_the_default_on_a_noisy_network() {
+        // Rounding-level differences per step stay small over 200 ms of a
+        // noisy coupled pair: the same spikes, within 1e-6 ms. (Over long
+        // noisy runs such differences can grow, as any perturbation of a
+        // spiking system may; tests/golden.rs bounds the fast stepper
+        // against the stiff-solver reference, the number that matters.)
+        let exact = config("[network]\nn = 2\nstrength = 0.1\n[neuron]\nv0_mv = [-65, -70]\n[noise]\nsigma = 1.0\n");
+        let fast = TrialConfig {
+            fast: true,
+            ..exact.clone()
+        };
+        for seed in 1..=4 {
+            let (a, b) = (simulate_trial(&exact, seed), simulate_trial(&fast, seed));
+            assert_ne!(a, b, "the fast stepper does round differently");
+            for (x, y) in a.spikes_ms.iter().zip(&b.spikes_ms) {
+                assert_eq!(x.len(), y.len(), "seed {seed}");
+                let worst = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max);
+                assert!(worst < 1e-6, "seed {seed}: spike times differ by {worst} ms");
+            }
+        }
     }
 
     #[test]

@@ -122,6 +122,8 @@ pub struct TrialConfig {
     pub channel_noise: Option<ChannelNoise>,
     /// Tabulated gate updates (opt-in `integrator.tables`), shared per dt.
     pub gate_table: Option<std::sync::Arc<GateTable>>,
+    /// Vectorised exponentials and shared rates (opt-in `integrator.fast`).
+    pub fast: bool,
     /// Fraction of the noise variance common to all neurons, in [0, 1].
     pub noise_shared: f64,
     pub threshold_mv: f64,
@@ -173,6 +175,7 @@ struct RawTime {
 struct RawIntegrator {
     method: Option<String>,
     tables: Option<bool>,
+    fast: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -827,6 +830,14 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
         Some(true) => Some(()),
         _ => None,
     };
+    let fast = raw.integrator.fast == Some(true);
+    if fast && method != Method::ExpMidpoint {
+        return Err(SpecError::key(
+            "integrator.fast",
+            Some("true".into()),
+            "the vectorised stepper is implemented for method = \"exp-midpoint\" only",
+        ));
+    }
 
     // network size first: per-neuron lists are checked against it
     let n = raw.network.n.unwrap_or(1);
@@ -941,6 +952,7 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
         noise_tau_ms,
         channel_noise,
         gate_table,
+        fast,
         threshold_mv,
         rearm_mv,
     })
@@ -1159,6 +1171,21 @@ mod tests {
         let e = err(&format!("{base}method = \"euler\"\ntables = true\n"));
         assert!(
             e.starts_with("integrator.tables = true: tabulated gates are implemented for method = \"exp-midpoint\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn fast_is_opt_in_and_for_exp_midpoint_only() {
+        let base = "name = \"t\"\n[time]\nduration_ms = 10.0\n[integrator]\n";
+        let resolve = |text: &str| ExperimentSpec::parse(text).unwrap().resolve(&[]).unwrap();
+        assert!(!resolve(base).fast);
+        assert!(resolve(&format!("{base}fast = true\n")).fast);
+        let e = err(&format!("{base}method = \"exp-euler\"\nfast = true\n"));
+        assert!(
+            e.starts_with(
+                "integrator.fast = true: the vectorised stepper is implemented for method = \"exp-midpoint\""
+            ),
             "{e}"
         );
     }

@@ -38,7 +38,7 @@ impl Network {
     /// starts at zero, and the common case then costs nothing per step.
     #[inline]
     pub fn gap_currents(&self, v_mv: &[f64], out: &mut [f64]) {
-        if self.gap != Coupling::Uncoupled {
+        if !matches!(self.gap, Coupling::Uncoupled) {
             self.gap.diffusive(v_mv, out);
         }
     }

@@ -43,7 +43,14 @@ impl KineticSynapse {
     /// Opening rate of s at presynaptic voltage `v_mv` (1/ms).
     #[inline]
     pub fn opening_rate(&self, v_mv: f64) -> f64 {
-        self.alpha_per_ms / (1.0 + (-(v_mv - self.v_half_mv) / self.k_mv).exp())
+        self.opening_rate_with(v_mv, f64::exp)
+    }
+
+    /// [`Self::opening_rate`] with the exponential supplied (the stepper's
+    /// vectorisable one in `integrator.fast`); same expression otherwise.
+    #[inline(always)]
+    pub fn opening_rate_with(&self, v_mv: f64, exp: impl Fn(f64) -> f64) -> f64 {
+        self.alpha_per_ms / (1.0 + exp(-(v_mv - self.v_half_mv) / self.k_mv))
     }
 
     /// Steady-state s for a neuron clamped at `v_mv`: `a / (a + beta)`.

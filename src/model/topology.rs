@@ -126,6 +126,35 @@ impl Coupling {
 }
 
 impl Coupling {
+    /// [`Self::drive`] for consecutive blocks of `n` entries (independent
+    /// copies of the network, see `integrate::Lanes`), each block on its
+    /// own; the same sums in the same order, so the same bits.
+    pub fn drive_blocks(&self, s: &[f64], drive: &mut [f64], n: usize) {
+        match self {
+            Coupling::Uncoupled => drive.fill(0.0),
+            Coupling::AllToAll { strength } => {
+                for (sb, db) in s.chunks_exact(n).zip(drive.chunks_exact_mut(n)) {
+                    let total: f64 = sb.iter().sum();
+                    for (d, &si) in db.iter_mut().zip(sb) {
+                        *d = strength * (total - si);
+                    }
+                }
+            }
+            _ => {
+                for (sb, db) in s.chunks_exact(n).zip(drive.chunks_exact_mut(n)) {
+                    self.drive(sb, db);
+                }
+            }
+        }
+    }
+
+    /// [`Self::diffusive`] for consecutive blocks of `n` entries.
+    pub fn diffusive_blocks(&self, x: &[f64], out: &mut [f64], n: usize) {
+        for (xb, ob) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+            self.diffusive(xb, ob);
+        }
+    }
+
     /// Writes the diffusive (gap-junction) current `out_i = sum_j E_ij (x_j - x_i)`
     /// (Dayan & Abbott 2001, §6.3 electrical synapses: `g (V_j - V_i)` per
     /// junction). For a symmetric E the currents sum to zero: no charge is
