@@ -106,6 +106,19 @@ impl State {
         st
     }
 
+    /// `n` neurons with every variable 0 (scratch space).
+    fn zeros(n: usize) -> State {
+        let z = vec![0.0; n];
+        State {
+            v_mv: z.clone(),
+            m: z.clone(),
+            h: z.clone(),
+            n: z.clone(),
+            s: z.clone(),
+            x: z,
+        }
+    }
+
     /// The lanes' states one after the other (see [`Lanes`]).
     pub fn stack(lanes: impl IntoIterator<Item = State>) -> State {
         let mut all = State {
@@ -146,22 +159,17 @@ pub struct Workspace {
     drive: Vec<f64>,
     gap: Vec<f64>,
     mid: State,
+    /// The fast kernel's full step, swapped with the state after each step.
+    next: State,
 }
 
 impl Workspace {
     pub fn new(n: usize) -> Workspace {
-        let z = vec![0.0; n];
         Workspace {
-            drive: z.clone(),
-            gap: z.clone(),
-            mid: State {
-                v_mv: z.clone(),
-                m: z.clone(),
-                h: z.clone(),
-                n: z.clone(),
-                s: z.clone(),
-                x: z,
-            },
+            drive: vec![0.0; n],
+            gap: vec![0.0; n],
+            mid: State::zeros(n),
+            next: State::zeros(n),
         }
     }
 }
@@ -527,63 +535,49 @@ impl Gates {
     }
 }
 
-/// Entries per chunk of the exp-midpoint loops: two AVX-512 registers of 8
-/// f64 (four AVX2 ones). A full chunk is walked as two interleaved halves
-/// ([`each_entry`]), so the CPU has two independent chains of the long
+/// Entries per chunk of the fast kernel's loops: two AVX-512 registers of 8
+/// f64 (four AVX2 ones), so the CPU has independent chains of the long
 /// arithmetic of a gate update to overlap.
 const W: usize = 16;
 
-/// Runs `$body` for every entry `$l` in `0..$len` of a chunk; a full chunk
-/// as entries l and l + W/2 in one iteration, which the compiler turns into
-/// two independent vectors per iteration.
-macro_rules! each_entry {
-    ($len:expr, |$l:ident| $body:block) => {
-        for i in 0..$len {
-            let $l = i;
-            $body
-        }
-    };
-}
-
-/// Up to [`W`] consecutive entries of a [`State`], copied into local arrays:
-/// the compiler then knows that nothing aliases and can vectorise the loop
-/// over them (the state's six vectors could alias as far as it can tell).
+/// A partial chunk of a [`State`] (at most `C` entries), copied into
+/// zero-padded local arrays and stepped as a full one.
 #[derive(Clone, Copy)]
-struct Chunk {
-    v: [f64; W],
-    m: [f64; W],
-    h: [f64; W],
-    n: [f64; W],
-    x: [f64; W],
-    s: [f64; W],
+struct Chunk<const C: usize> {
+    v: [f64; C],
+    m: [f64; C],
+    h: [f64; C],
+    n: [f64; C],
+    x: [f64; C],
+    s: [f64; C],
 }
 
 #[inline(always)]
-fn take(xs: &[f64], at: usize, len: usize) -> [f64; W] {
-    // Full chunks (all of them when the entries are a multiple of W) copy a
-    // fixed size: a few vector moves instead of a memset and a memcpy call.
-    if len == W {
-        if let Ok(full) = xs[at..at + W].try_into() {
-            return full;
+fn take<const C: usize>(xs: &[f64], at: usize, len: usize) -> [f64; C] {
+    // Entry by entry over the fixed C, not a copy of `len` entries: a copy of
+    // variable length is a memcpy call, which cost more than a lone pair's
+    // arithmetic.
+    let mut out = [0.0; C];
+    for (l, o) in out.iter_mut().enumerate() {
+        if l < len {
+            *o = xs[at + l];
         }
     }
-    let mut out = [0.0; W];
-    out[..len].copy_from_slice(&xs[at..at + len]);
     out
 }
 
 #[inline(always)]
-fn put(xs: &mut [f64], from: &[f64; W], at: usize, len: usize) {
-    if len == W {
-        xs[at..at + W].copy_from_slice(from);
-    } else {
-        xs[at..at + len].copy_from_slice(&from[..len]);
+fn put<const C: usize>(xs: &mut [f64], from: &[f64; C], at: usize, len: usize) {
+    for (l, &x) in from.iter().enumerate() {
+        if l < len {
+            xs[at + l] = x;
+        }
     }
 }
 
-impl Chunk {
+impl<const C: usize> Chunk<C> {
     #[inline(always)]
-    fn load(st: &State, at: usize, len: usize) -> Chunk {
+    fn load(st: &State, at: usize, len: usize) -> Chunk<C> {
         Chunk {
             v: take(&st.v_mv, at, len),
             m: take(&st.m, at, len),
@@ -609,19 +603,15 @@ impl Chunk {
     }
 
     #[inline(always)]
-    fn gates(&self, l: usize) -> Gates {
-        Gates {
-            m: self.m[l],
-            h: self.h[l],
-            n: self.n[l],
-            x: self.x[l],
-            s: self.s[l],
+    fn rows(&self) -> Rows<'_, C> {
+        Rows {
+            v: &self.v,
+            m: &self.m,
+            h: &self.h,
+            n: &self.n,
+            x: &self.x,
+            s: &self.s,
         }
-    }
-
-    #[inline(always)]
-    fn set_gates(&mut self, l: usize, g: Gates) {
-        (self.m[l], self.h[l], self.n[l], self.x[l], self.s[l]) = (g.m, g.h, g.n, g.x, g.s);
     }
 }
 
@@ -739,8 +729,192 @@ fn midpoint_libm(
     }
 }
 
+/// C entries of a state, read-only.
+#[derive(Clone, Copy)]
+struct Rows<'a, const C: usize> {
+    v: &'a [f64; C],
+    m: &'a [f64; C],
+    h: &'a [f64; C],
+    n: &'a [f64; C],
+    x: &'a [f64; C],
+    s: &'a [f64; C],
+}
+
+/// The other inputs of C entries: drive currents and noise.
+#[derive(Clone, Copy)]
+struct Drives<'a, const C: usize> {
+    i_inj: &'a [f64; C],
+    drive: &'a [f64; C],
+    gap: &'a [f64; C],
+    /// Coloured-noise current at this stage.
+    i_ext: &'a [f64; C],
+    dv: &'a [f64; C],
+}
+
+/// The full chunk of `xs` at `at`, by reference (no copy).
+#[inline(always)]
+fn full<const C: usize>(xs: &[f64], at: usize) -> &[f64; C] {
+    (&xs[at..at + C]).try_into().expect("a full chunk")
+}
+
+#[inline(always)]
+fn full_mut<const C: usize>(xs: &mut [f64], at: usize) -> &mut [f64; C] {
+    (&mut xs[at..at + C]).try_into().expect("a full chunk")
+}
+
+impl<'a, const C: usize> Rows<'a, C> {
+    #[inline(always)]
+    fn of(st: &'a State, at: usize) -> Rows<'a, C> {
+        Rows {
+            v: full(&st.v_mv, at),
+            m: full(&st.m, at),
+            h: full(&st.h, at),
+            n: full(&st.n, at),
+            x: full(&st.x, at),
+            s: full(&st.s, at),
+        }
+    }
+
+    #[inline(always)]
+    fn gates(&self, l: usize) -> Gates {
+        Gates {
+            m: self.m[l],
+            h: self.h[l],
+            n: self.n[l],
+            x: self.x[l],
+            s: self.s[l],
+        }
+    }
+}
+
+/// One stage of the exponential-midpoint step (see [`step`]) on C entries:
+/// rates and dV/dt at `rates`, gates relaxed over `dt` from `from`. The
+/// first stage (`first`) is the half step from the state to the midpoint;
+/// the second the full step from the state with the midpoint's rates. The
+/// outputs are separate `&mut` arrays, which tells the compiler that
+/// nothing it stores is read again, so the loop vectorises.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn stage<E: Exps, const C: usize>(
+    net: &Network,
+    table: Option<&GateTable>,
+    rd: Option<RiseDecay>,
+    first: bool,
+    dt: f64,
+    rates: Rows<C>,
+    from: Rows<C>,
+    d: Drives<C>,
+    v: &mut [f64; C],
+    m: &mut [f64; C],
+    h: &mut [f64; C],
+    n: &mut [f64; C],
+    x: &mut [f64; C],
+    s: &mut [f64; C],
+) {
+    let span = if first { Span::Half } else { Span::Full };
+    for l in 0..C {
+        let u = rates.v[l];
+        let extra = d.gap[l] + d.i_ext[l];
+        let f = E::dv_dt(
+            net, d.i_inj[l], u, rates.m[l], rates.h[l], rates.n[l], d.drive[l], extra,
+        );
+        let g = advance::<E>(net, table, rd, u, rates.x[l], &from.gates(l), dt, span);
+        (m[l], h[l], n[l], x[l], s[l]) = (g.m, g.h, g.n, g.x, g.s);
+        v[l] = if first {
+            u + dt * f + 0.5 * d.dv[l]
+        } else {
+            // Every gate relaxes from its old value with the midpoint's rates.
+            from.v[l] + (dt * f + d.dv[l])
+        };
+    }
+}
+
+/// One stage (see [`stage`]) over every lane, [`W`] entries at a time,
+/// into `out`. Full chunks are read and written in place; the rest goes
+/// through padded copies, 4 entries at a time.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn stage_all<E: Exps>(
+    lanes: &Lanes,
+    table: Option<&GateTable>,
+    first: bool,
+    dt: f64,
+    rates: &State,
+    from: &State,
+    (drive, gap, i_ext, dv): (&[f64], &[f64], &[f64], &[f64]),
+    out: &mut State,
+) {
+    let net = lanes.nets[0];
+    let total = lanes.len();
+    let full_end = total - total % W;
+    for at in (0..full_end).step_by(W) {
+        let d = Drives {
+            i_inj: full(&lanes.i_inj, at),
+            drive: full(drive, at),
+            gap: full(gap, at),
+            i_ext: full(i_ext, at),
+            dv: full(dv, at),
+        };
+        let (r, f) = (Rows::of(rates, at), Rows::of(from, at));
+        specialise!(table, net.rise_decay, |t, rd| {
+            stage::<E, W>(
+                net,
+                t,
+                rd,
+                first,
+                dt,
+                r,
+                f,
+                d,
+                full_mut(&mut out.v_mv, at),
+                full_mut(&mut out.m, at),
+                full_mut(&mut out.h, at),
+                full_mut(&mut out.n, at),
+                full_mut(&mut out.x, at),
+                full_mut(&mut out.s, at),
+            );
+        });
+    }
+    // The rest in chunks of 4 (the last padded): a lone pair computes 4
+    // entries, not 16.
+    for at in (full_end..total).step_by(4) {
+        let len = 4.min(total - at);
+        let (r, f) = (Chunk::<4>::load(rates, at, len), Chunk::<4>::load(from, at, len));
+        let (i_inj, drive, gap) = (take(&lanes.i_inj, at, len), take(drive, at, len), take(gap, at, len));
+        let (i_ext, dv) = (take(i_ext, at, len), take(dv, at, len));
+        let d = Drives {
+            i_inj: &i_inj,
+            drive: &drive,
+            gap: &gap,
+            i_ext: &i_ext,
+            dv: &dv,
+        };
+        let mut o = f;
+        specialise!(table, net.rise_decay, |t, rd| {
+            stage::<E, 4>(
+                net,
+                t,
+                rd,
+                first,
+                dt,
+                r.rows(),
+                f.rows(),
+                d,
+                &mut o.v,
+                &mut o.m,
+                &mut o.h,
+                &mut o.n,
+                &mut o.x,
+                &mut o.s,
+            );
+        });
+        o.store(out, at, len);
+    }
+}
+
 /// The exponential-midpoint step (see [`step`]) over every lane, [`W`]
-/// entries at a time: the `integrator.fast` kernel.
+/// entries at a time: the `integrator.fast` kernel. The full step is
+/// written to `ws.next`, which then becomes the state.
 #[inline(always)]
 fn midpoint<E: Exps>(
     lanes: &Lanes,
@@ -750,61 +924,13 @@ fn midpoint<E: Exps>(
     input: &StepInput,
     ws: &mut Workspace,
 ) {
-    let net = lanes.nets[0];
-    let half = 0.5 * dt;
-    let total = lanes.len();
     lanes.couple(&st.v_mv, &st.s, &mut ws.drive, &mut ws.gap);
-    for at in (0..total).step_by(W) {
-        let len = W.min(total - at);
-        let c = Chunk::load(st, at, len);
-        let (i_inj, drive) = (take(&lanes.i_inj, at, len), take(&ws.drive, at, len));
-        let (gap, i_start, dv) = (
-            take(&ws.gap, at, len),
-            take(input.i_start, at, len),
-            take(input.noise_dv, at, len),
-        );
-        let mut mid = c;
-        specialise!(table, net.rise_decay, |t, rd| {
-            each_entry!(len, |l| {
-                let v = c.v[l];
-                let f = E::dv_dt(net, i_inj[l], v, c.m[l], c.h[l], c.n[l], drive[l], gap[l] + i_start[l]);
-                mid.set_gates(l, advance::<E>(net, t, rd, v, c.x[l], &c.gates(l), half, Span::Half));
-                mid.v[l] = v + half * f + 0.5 * dv[l];
-            });
-        });
-        mid.store(&mut ws.mid, at, len);
-    }
+    let inputs = (&ws.drive[..], &ws.gap[..], input.i_start, input.noise_dv);
+    stage_all::<E>(lanes, table, true, 0.5 * dt, st, st, inputs, &mut ws.mid);
     lanes.couple(&ws.mid.v_mv, &ws.mid.s, &mut ws.drive, &mut ws.gap);
-    for at in (0..total).step_by(W) {
-        let len = W.min(total - at);
-        let (old, mid) = (Chunk::load(st, at, len), Chunk::load(&ws.mid, at, len));
-        let (i_inj, drive) = (take(&lanes.i_inj, at, len), take(&ws.drive, at, len));
-        let (gap, i_mid, dv) = (
-            take(&ws.gap, at, len),
-            take(input.i_mid, at, len),
-            take(input.noise_dv, at, len),
-        );
-        let mut new = old;
-        specialise!(table, net.rise_decay, |t, rd| {
-            each_entry!(len, |l| {
-                let v = mid.v[l];
-                let f = E::dv_dt(
-                    net,
-                    i_inj[l],
-                    v,
-                    mid.m[l],
-                    mid.h[l],
-                    mid.n[l],
-                    drive[l],
-                    gap[l] + i_mid[l],
-                );
-                // Every gate relaxes from its old value with the midpoint's rates.
-                new.set_gates(l, advance::<E>(net, t, rd, v, mid.x[l], &old.gates(l), dt, Span::Full));
-                new.v[l] = old.v[l] + (dt * f + dv[l]);
-            });
-        });
-        new.store(st, at, len);
-    }
+    let inputs = (&ws.drive[..], &ws.gap[..], input.i_mid, input.noise_dv);
+    stage_all::<E>(lanes, table, false, dt, &ws.mid, st, inputs, &mut ws.next);
+    std::mem::swap(st, &mut ws.next);
 }
 
 /// [`midpoint`] with [`Vector`], compiled for the widest SIMD this CPU has
