@@ -5,9 +5,9 @@
 //! exact stepper it is most of the cost (about 22 exponentials per
 //! neuron-step). [`exp`] below is plain arithmetic: Cody-Waite reduction
 //! `x = k ln2 + r` with |r| <= ln2/2 (Cody & Waite 1980, *Software Manual
-//! for the Elementary Functions*, ch. 6), the Taylor series of e^r to degree
-//! 13 (truncation error r^14/14! < 2e-18 relative) by Estrin's scheme
-//! (Knuth, TAOCP vol. 2, §4.6.4), and 2^k assembled in the
+//! for the Elementary Functions*, ch. 6), a degree-11 near-minimax
+//! polynomial for e^r (relative error 1.7e-17) by Estrin's scheme (Knuth,
+//! TAOCP vol. 2, §4.6.4), and 2^k assembled in the
 //! exponent bits. No branch, no table, no call: a loop of them compiles to
 //! SIMD (4 or 8 lanes). Measured error against libm: at most 2 ulp over
 //! [-700, 700] (tested below). Only multiplications and additions, in a
@@ -21,22 +21,23 @@ const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
 /// 1.5 * 2^52: adding it rounds to an integer held in the low mantissa bits.
 const SHIFTER: f64 = 6_755_399_441_055_744.0;
 
-/// 1/k! for k = 0..=13, the Taylor coefficients of e^r.
-const INV_FACT: [f64; 14] = [
+/// Degree-11 polynomial for e^r on |r| <= ln2/2: the interpolant at the
+/// 12 Chebyshev nodes (near-minimax), computed in 50-digit arithmetic and
+/// rounded; its relative error is 1.7e-17 (0.15 ulp), against 2e-18 for
+/// the degree-13 Taylor series it replaced at 4 more operations.
+const COEFFS: [f64; 12] = [
     1.0,
     1.0,
-    1.0 / 2.0,
-    1.0 / 6.0,
-    1.0 / 24.0,
-    1.0 / 120.0,
-    1.0 / 720.0,
-    1.0 / 5040.0,
-    1.0 / 40320.0,
-    1.0 / 362_880.0,
-    1.0 / 3_628_800.0,
-    1.0 / 39_916_800.0,
-    1.0 / 479_001_600.0,
-    1.0 / 6_227_020_800.0,
+    0.500_000_000_000_001_9,
+    0.166_666_666_666_666_8,
+    0.041_666_666_666_488_1,
+    0.008_333_333_333_319_601,
+    0.001_388_888_895_231_477_5,
+    0.000_198_412_698_900_471_13,
+    2.480_148_548_232_849_4e-5,
+    2.755_724_091_857_897e-6,
+    2.763_263_963_904_103e-7,
+    2.511_003_760_596_377_7e-8,
 ];
 
 /// e^x, within 2 ulp of libm for x in [-708, 709]. Arguments outside are
@@ -53,16 +54,15 @@ pub fn exp(x: f64) -> f64 {
     let r = (x - k * LN2_HI) - k * LN2_LO;
     // Estrin's scheme: pairs, then pairs of pairs with r^2, r^4, r^8. The
     // same terms as Horner's rule, but a dependency chain of 4 multiply-adds
-    // instead of 13, so that the CPU overlaps the many exponentials of a
+    // instead of 11, so that the CPU overlaps the many exponentials of a
     // step instead of waiting on each.
-    let c = &INV_FACT;
+    let c = &COEFFS;
     let (r2, r4) = (r * r, (r * r) * (r * r));
     let r8 = r4 * r4;
     let q0 = (c[0] + c[1] * r) + (c[2] + c[3] * r) * r2;
     let q1 = (c[4] + c[5] * r) + (c[6] + c[7] * r) * r2;
     let q2 = (c[8] + c[9] * r) + (c[10] + c[11] * r) * r2;
-    let q3 = c[12] + c[13] * r;
-    let p = (q0 + q1 * r4) + (q2 + q3 * r4) * r8;
+    let p = (q0 + q1 * r4) + q2 * r8;
     // 2^k: k + 1023 in the exponent field (k in [-1022, 1023] after the clamp).
     let k_int = (kf.to_bits() as i64).wrapping_sub(SHIFTER.to_bits() as i64);
     let scale = f64::from_bits((k_int.wrapping_add(1023) as u64) << 52);
