@@ -7,7 +7,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use spikesweep::output;
 use spikesweep::plan::Plan;
 use spikesweep::plot::{parse_size, plot_summary, plot_trace};
-use spikesweep::run::{run_ensemble, trace_trial, Status};
+use spikesweep::run::{lanes_for, run_ensemble, trace_trial, Status};
 use spikesweep::spec::ExperimentSpec;
 use spikesweep::store::{self, Existing, Shard};
 use std::io::IsTerminal;
@@ -383,7 +383,10 @@ fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
     }
 
     let start = Instant::now();
-    let (mut next, mut chunk) = (0usize, threads * 4);
+    // Parts in whole rounds of batches: each thread gets whole batches of
+    // lanes (run::lanes_for), starting with four per thread.
+    let round = threads * plan.points.first().map_or(1, |p| lanes_for(&p.config));
+    let (mut next, mut chunk) = (0usize, round * 4);
     let (mut ran, mut diverged, mut neuron_steps) = (0usize, 0usize, 0f64);
     while next < todo.len() && !stop() {
         let ids = &todo[next..(next + chunk).min(todo.len())];
@@ -399,8 +402,8 @@ fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
         next += ids.len();
         // Size the next part to take about PART_SECONDS.
         let per_trial_s = t.elapsed().as_secs_f64() / ids.len() as f64;
-        chunk =
-            ((PART_SECONDS / per_trial_s.max(1e-6)) * threads as f64).clamp(threads as f64, MAX_PART_TRIALS) as usize;
+        let trials = (PART_SECONDS / per_trial_s.max(1e-6)) * threads as f64;
+        chunk = (trials.clamp(round as f64, MAX_PART_TRIALS) as usize / round).max(1) * round;
     }
     let sim_s = start.elapsed().as_secs_f64();
     if stop() {
