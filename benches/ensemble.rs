@@ -133,6 +133,17 @@ fn main() {
         );
     }
 
+    // Trials of very different cost: a sweep over the network size.
+    let text =
+        "name = \"mixed\"\nreplicates = 16\n[time]\nduration_ms = 100.0\n[network]\nstrength = 0.1\nnormalize = true\n\
+                [noise]\nsigma = 2.0\n[sweep]\n\"network.n\" = [2, 5, 20, 100]\n";
+    let mixed = Plan::new(ExperimentSpec::parse(text).unwrap()).unwrap();
+    let (one, two) = (rate(&mixed, 1), rate(&mixed, 2));
+    println!(
+        "| sweep over n = 2, 5, 20, 100 (16 x 100 ms each) on 2 threads: speed-up {:.2}x over 1 thread | | | |",
+        two / one
+    );
+
     // Many tiny trials end to end: the release binary, Parquet included.
     let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/spikesweep");
     let dir = std::env::temp_dir().join(format!("spikesweep-bench-{}", std::process::id()));

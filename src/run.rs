@@ -350,16 +350,26 @@ pub fn run_ensemble(
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Vec<TrialResult> {
     let batches = batch_ids(plan, ids);
-    pool.install(|| {
-        batches
+    // Longest first (by neuron-steps), so that when trials differ in cost (a
+    // sweep over n or duration) no long batch starts last and leaves the
+    // other threads idle at the end; results go back into `ids` order.
+    let cost = |b: &Vec<u32>| {
+        let cfg = &plan.points[plan.trial(b[0]).point as usize].config;
+        cfg.n_steps as f64 * cfg.network.n() as f64 * b.len() as f64
+    };
+    let mut order: Vec<usize> = (0..batches.len()).collect();
+    order.sort_by(|&a, &b| cost(&batches[b]).total_cmp(&cost(&batches[a])).then(a.cmp(&b)));
+    let mut done: Vec<(usize, Vec<TrialResult>)> = pool.install(|| {
+        order
             .par_iter()
             // A batch is milliseconds to seconds: one per task keeps the
             // load balanced when their costs differ.
             .with_max_len(1)
-            .filter_map(|batch| {
+            .filter_map(|&k| {
                 if stop() {
                     return None;
                 }
+                let batch = &batches[k];
                 let trials: Vec<Trial> = batch.iter().map(|&id| plan.trial(id)).collect();
                 let seeds: Vec<u64> = trials.iter().map(|t| t.seed).collect();
                 let start = Instant::now();
@@ -376,11 +386,12 @@ pub fn run_ensemble(
                     })
                     .collect();
                 results.iter().for_each(on_done);
-                Some(results)
+                Some((k, results))
             })
-            .flatten()
             .collect()
-    })
+    });
+    done.sort_by_key(|(k, _)| *k);
+    done.into_iter().flat_map(|(_, results)| results).collect()
 }
 
 /// Splits `ids` into runs of consecutive entries of one grid point, each at
