@@ -935,7 +935,10 @@ fn midpoint<E: Exps>(
 
 /// [`midpoint`] with [`Vector`], compiled for the widest SIMD this CPU has
 /// (checked at run time, so one binary serves every x86-64 machine). The
-/// arithmetic is the same on every path, unfused, so the bits are too.
+/// arithmetic is the same IEEE operations in the same order on every path
+/// (`mul_add` is one correctly rounded operation everywhere), so the bits
+/// are too. Without FMA (x86-64 before 2013) the portable build computes
+/// `mul_add` in software: same bits, but slower than the default kernel.
 #[inline(never)]
 fn midpoint_fast(
     lanes: &Lanes,
@@ -947,12 +950,12 @@ fn midpoint_fast(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked on the line above.
+        if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports AVX-512F and FMA, checked on the line above.
             return unsafe { midpoint_avx512(lanes, table, dt, st, input, ws) };
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked on the line above.
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports AVX2 and FMA, checked on the line above.
             return unsafe { midpoint_avx2(lanes, table, dt, st, input, ws) };
         }
     }
@@ -960,7 +963,7 @@ fn midpoint_fast(
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,fma")]
 unsafe fn midpoint_avx512(
     lanes: &Lanes,
     table: Option<&GateTable>,
@@ -973,7 +976,7 @@ unsafe fn midpoint_avx512(
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn midpoint_avx2(
     lanes: &Lanes,
     table: Option<&GateTable>,
@@ -1275,8 +1278,9 @@ mod tests {
         // The portable build and each build this CPU can run (AVX2,
         // AVX-512) of the same kernel, on 11 lanes of a coupled pair (one
         // full chunk, one partial) from spread-out states, 200 steps: the
-        // arithmetic is unfused and in the same order, so the states must
-        // agree to the bit. A results file must not depend on the machine.
+        // arithmetic is the same correctly rounded operations in the same
+        // order, so the states must agree to the bit. A results file must
+        // not depend on the machine.
         let mut net = single(10.0, HhParams::default());
         net.i_inj = vec![10.0, 7.5];
         net.coupling = Coupling::AllToAll { strength: 0.1 };
@@ -1307,14 +1311,14 @@ mod tests {
         assert_eq!(run(midpoint_fast), portable, "dispatched build");
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx2") {
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
                 assert_eq!(
                     run(|l, t, d, s, i, w| unsafe { midpoint_avx2(l, t, d, s, i, w) }),
                     portable,
                     "AVX2"
                 );
             }
-            if std::arch::is_x86_feature_detected!("avx512f") {
+            if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma") {
                 assert_eq!(
                     run(|l, t, d, s, i, w| unsafe { midpoint_avx512(l, t, d, s, i, w) }),
                     portable,

@@ -63,7 +63,7 @@ fn relax_fraction(x: f64, a: f64, b: f64, d: f64, dt: f64) -> f64 {
     let r = 1.0 / (d * total);
     let x_inf = a * d * r;
     let k = total * total * r;
-    (x_inf + (x - x_inf) * exp(-k * dt)).clamp(0.0, 1.0)
+    (x - x_inf).mul_add(exp(-k * dt), x_inf).clamp(0.0, 1.0)
 }
 
 /// m, h and n relaxed over `dt` at voltage `v_mv`: the default's
