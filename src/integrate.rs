@@ -252,7 +252,7 @@ pub struct Scheme<'a> {
 
 /// How the stepper evaluates the right-hand side: every formula as written
 /// with libm ([`Libm`], the default) or rearranged for SIMD ([`Vector`]).
-trait Exps {
+trait Rhs {
     fn exp(x: f64) -> f64;
     /// m, h, n relaxed over `dt` at voltage `v`.
     fn gates(v: f64, m: f64, h: f64, n: f64, dt: f64) -> (f64, f64, f64);
@@ -267,7 +267,7 @@ trait Exps {
 /// tests pin.
 struct Libm;
 
-impl Exps for Libm {
+impl Rhs for Libm {
     #[inline(always)]
     fn exp(x: f64) -> f64 {
         x.exp()
@@ -294,7 +294,7 @@ impl Exps for Libm {
 /// `integrator.fast`: the same equations rearranged for SIMD ([`fast`]).
 struct Vector;
 
-impl Exps for Vector {
+impl Rhs for Vector {
     #[inline(always)]
     fn exp(x: f64) -> f64 {
         vexp::exp(x)
@@ -325,7 +325,7 @@ pub fn relax(x: f64, alpha: f64, beta: f64, dt: f64) -> f64 {
 }
 
 #[inline(always)]
-fn relax_with<E: Exps>(x: f64, alpha: f64, beta: f64, dt: f64) -> f64 {
+fn relax_with<E: Rhs>(x: f64, alpha: f64, beta: f64, dt: f64) -> f64 {
     let k = alpha + beta;
     let x_inf = alpha / k;
     (x_inf + (x - x_inf) * E::exp(-k * dt)).clamp(0.0, 1.0)
@@ -357,7 +357,7 @@ pub struct StepInput<'a> {
 /// both exactly (each is `relax` with alpha = target/tau, beta =
 /// (1 - target)/tau).
 #[inline(always)]
-fn synapse_relax<E: Exps>(
+fn synapse_relax<E: Rhs>(
     syn: &KineticSynapse,
     rd: Option<RiseDecay>,
     v: f64,
@@ -628,7 +628,7 @@ enum Span {
 /// `dt` is the table's half or full step.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn advance<E: Exps>(
+fn advance<E: Rhs>(
     net: &Network,
     table: Option<&GateTable>,
     rd: Option<RiseDecay>,
@@ -795,7 +795,7 @@ impl<'a, const C: usize> Rows<'a, C> {
 /// nothing it stores is read again, so the loop vectorises.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn stage<E: Exps, const C: usize>(
+fn stage<E: Rhs, const C: usize>(
     net: &Network,
     table: Option<&GateTable>,
     rd: Option<RiseDecay>,
@@ -834,7 +834,7 @@ fn stage<E: Exps, const C: usize>(
 /// through padded copies, 4 entries at a time.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn stage_all<E: Exps>(
+fn stage_all<E: Rhs>(
     lanes: &Lanes,
     table: Option<&GateTable>,
     first: bool,
@@ -916,7 +916,7 @@ fn stage_all<E: Exps>(
 /// entries at a time: the `integrator.fast` kernel. The full step is
 /// written to `ws.next`, which then becomes the state.
 #[inline(always)]
-fn midpoint<E: Exps>(
+fn midpoint<E: Rhs>(
     lanes: &Lanes,
     table: Option<&GateTable>,
     dt: f64,
