@@ -94,11 +94,17 @@ pub fn simulate_trial_observed(cfg: &TrialConfig, seed: u64, observe: impl FnMut
 /// gets 8 lanes, a 100-neuron network 1). One where a step's clamp count
 /// could not be told apart per lane (`euler`, channel noise).
 pub fn lanes_for(cfg: &TrialConfig) -> usize {
-    if cfg.method == Method::Euler || cfg.channel_noise.is_some() {
+    if counts_clamps(cfg) {
         1
     } else {
         16usize.div_ceil(cfg.network.n().max(1))
     }
+}
+
+/// Whether a step of `cfg` can clamp gates (`euler`, channel noise): the
+/// step reports one count for all lanes, so such trials run one lane each.
+fn counts_clamps(cfg: &TrialConfig) -> bool {
+    cfg.method == Method::Euler || cfg.channel_noise.is_some()
 }
 
 /// Simulates the trials of `cfg` with the given seeds together, as lanes of
@@ -187,6 +193,10 @@ pub struct Integrated {
 /// cost against this bare loop.
 pub fn integrate_lanes(cfg: &TrialConfig, seeds: &[u64], mut observe: impl FnMut(u64, f64, &State)) -> Vec<Integrated> {
     let lanes_n = seeds.len();
+    assert!(
+        lanes_n == 1 || !counts_clamps(cfg),
+        "euler and channel noise count clamps per step, not per lane: one seed at a time"
+    );
     let n = cfg.network.n();
     // With network.resample each trial draws its own graph and drive.
     let resampled: Vec<Network> = if cfg.graph.resample && cfg.graph.is_random() {
@@ -260,13 +270,9 @@ pub fn integrate_lanes(cfg: &TrialConfig, seeds: &[u64], mut observe: impl FnMut
             i_start: &i_start,
             i_mid: &i_mid,
         };
-        let clamped = u64::from(step(&lanes, &scheme, &mut state, &input, &mut ws));
-        // Clamps only come from euler and channel noise, which run one lane
-        // at a time (lanes_for), so the count is that lane's.
-        debug_assert!(clamped == 0 || lanes_n == 1);
-        out[0].n_clamped += clamped;
+        // Clamps only come with one lane (asserted above): they are its own.
+        out[0].n_clamped += u64::from(step(&lanes, &scheme, &mut state, &input, &mut ws));
         if let Some(channels) = &cfg.channel_noise {
-            debug_assert_eq!(lanes_n, 1);
             out[0].n_clamped += u64::from(channels.apply(&mut rngs[0], &mut state, &v_prev, dt));
         }
         // Times from the step index, not by accumulation, so that spike
