@@ -18,7 +18,7 @@
 //! This module draws its noise from an RNG it is handed; it never seeds one.
 
 use crate::model::hh::{gate_rates, ionic_current};
-use crate::model::{Coupling, KineticSynapse, Network, RiseDecay};
+use crate::model::{KineticSynapse, Network, RiseDecay};
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
@@ -225,9 +225,7 @@ impl<'a> Lanes<'a> {
             // per-lane dispatch cost more than the sums themselves.
             let net = self.nets[0];
             net.coupling.drive_blocks(s, drive, n);
-            if !matches!(net.gap, Coupling::Uncoupled) {
-                net.gap.diffusive_blocks(v_mv, gap, n);
-            }
+            net.gap_currents(v_mv, gap);
             return;
         }
         for (b, net) in self.nets.iter().enumerate() {

@@ -37,9 +37,12 @@ impl Network {
     /// Without gap junctions `out` is left as it is: the stepper's buffer
     /// starts at zero, and the common case then costs nothing per step.
     #[inline]
+    /// `v_mv` may hold several copies of the network one after the other
+    /// (trials stepped together, `integrate::Lanes`): each block of n is
+    /// treated on its own.
     pub fn gap_currents(&self, v_mv: &[f64], out: &mut [f64]) {
         if !matches!(self.gap, Coupling::Uncoupled) {
-            self.gap.diffusive(v_mv, out);
+            self.gap.diffusive_blocks(v_mv, out, self.n());
         }
     }
 }
