@@ -42,6 +42,25 @@ impl SpikeDetector {
         }
         None
     }
+
+    /// Whether [`SpikeDetector::push`] would neither report a spike nor
+    /// re-arm any neuron on this step (neuron i moving from `v_prev[i]` to
+    /// `v_new[i]`). One branch-free pass over every neuron: most steps have
+    /// no event, and on those the per-neuron pushes can be skipped.
+    #[inline]
+    pub fn is_quiet(&self, v_prev: &[f64], v_new: &[f64]) -> bool {
+        let mut event = false;
+        for ((&armed, &p), &v) in self.armed.iter().zip(v_prev).zip(v_new) {
+            let crosses = (v >= self.threshold_mv) & (p < self.threshold_mv);
+            event |= if armed { crosses } else { v < self.rearm_mv };
+        }
+        !event
+    }
+
+    /// Neuron `i` as at the start, at voltage `v0_mv`.
+    pub fn restart(&mut self, i: usize, v0_mv: f64) {
+        self.armed[i] = v0_mv < self.threshold_mv;
+    }
 }
 
 /// Firing statistics of one spike train over an analysis window.
@@ -119,6 +138,35 @@ mod tests {
         assert_eq!(d.push(0, 0.0, 1.0, 10.0, 20.0), None);
         assert_eq!(d.push(0, 1.0, 1.0, 20.0, -30.0), None);
         assert!(d.push(0, 2.0, 1.0, -30.0, 10.0).is_some());
+    }
+
+    #[test]
+    fn quiet_means_no_push_would_spike_or_rearm() {
+        // A noisy oscillation through both levels: on every step is_quiet
+        // must say exactly whether the pushes change anything.
+        let (mut d, mut probe) = (SpikeDetector::new(0.0, -20.0, &[-65.0, 5.0]), 0);
+        let mut v = [-65.0, 5.0];
+        let (mut quiet, mut loud) = (0, 0);
+        for k in 0..10_000 {
+            let x = k as f64 * 0.013;
+            let new = [
+                -30.0 + 40.0 * x.sin() + 3.0 * (7.1 * x).sin(),
+                -30.0 + 40.0 * (x + 1.0).cos(),
+            ];
+            let before = d.armed.clone();
+            let expect_quiet = d.is_quiet(&v, &new);
+            let spikes = (0..2).filter(|&i| d.push(i, 0.0, 0.01, v[i], new[i]).is_some()).count();
+            assert_eq!(expect_quiet, spikes == 0 && d.armed == before, "step {k}");
+            if expect_quiet {
+                quiet += 1;
+            } else {
+                loud += 1;
+            }
+            v = new;
+            probe += spikes;
+        }
+        // Both kinds of step occur, so the test can fail either way.
+        assert!(quiet > 9000 && loud > 20 && probe > 10, "{quiet} {loud} {probe}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! rayon. Nothing here prints; progress goes through a callback.
 
 use crate::graph::graph_seed;
-use crate::integrate::{step, Lanes, Method, Noise, Scheme, State, StepInput, Workspace};
+use crate::integrate::{draw_lanes, step, Lanes, Method, Noise, Scheme, State, StepInput, Workspace};
 use crate::model::Network;
 use crate::observe::sync::{kuramoto_r, spike_sync, ChiAccumulator};
 use crate::observe::{train_stats, SpikeDetector, TrainStats};
@@ -117,26 +117,24 @@ pub fn simulate_lanes(
     mut observe: impl FnMut(u64, f64, &State),
 ) -> Vec<TrialOutcome> {
     let n = cfg.network.n();
-    let mut chi: Vec<ChiAccumulator> = seeds.iter().map(|_| ChiAccumulator::new(n)).collect();
+    let mut chi = ChiAccumulator::stacked(n, seeds.len());
     // Samples at t = k dt enter chi when transient_ms <= t < duration_ms.
     let first_sample = (cfg.transient_ms / cfg.dt_ms - 1e-9).ceil().max(0.0) as u64;
     let integrated = integrate_lanes(cfg, seeds, |step, t_ms, state| {
         if step >= first_sample && step < cfg.n_steps {
-            for (b, c) in chi.iter_mut().enumerate() {
-                c.push(&state.v_mv[b * n..(b + 1) * n]);
-            }
+            chi.push(&state.v_mv);
         }
         observe(step, t_ms, state);
     });
     integrated
         .into_iter()
-        .zip(chi)
-        .map(|(lane, chi)| reduce(cfg, lane, &chi))
+        .enumerate()
+        .map(|(b, lane)| reduce(cfg, lane, chi.chi_of(b)))
         .collect()
 }
 
 /// One trial's spikes and voltage statistics reduced to its outcome.
-fn reduce(cfg: &TrialConfig, lane: Integrated, chi: &ChiAccumulator) -> TrialOutcome {
+fn reduce(cfg: &TrialConfig, lane: Integrated, chi: Option<f64>) -> TrialOutcome {
     let Integrated {
         status,
         spikes_ms,
@@ -157,7 +155,7 @@ fn reduce(cfg: &TrialConfig, lane: Integrated, chi: &ChiAccumulator) -> TrialOut
     // Synchrony of a single neuron is meaningless: every measure is null.
     let sync = if cfg.network.n() >= 2 {
         Synchrony {
-            chi: chi.chi(),
+            chi,
             kuramoto_r: kuramoto_r(&trains, t0, t1, cfg.dt_ms),
             spike_sync: spike_sync(&trains, t0, t1),
         }
@@ -171,6 +169,12 @@ fn reduce(cfg: &TrialConfig, lane: Integrated, chi: &ChiAccumulator) -> TrialOut
         sync,
         n_clamped,
     }
+}
+
+/// Whether no voltage is NaN or absurd (`V_ABSURD_MV`), in one branch-free pass.
+#[inline]
+fn sane(v_mv: &[f64]) -> bool {
+    v_mv.iter().fold(true, |ok, v| ok & (v.abs() < V_ABSURD_MV))
 }
 
 /// What the bare integration loop returns for one trial.
@@ -260,10 +264,7 @@ pub fn integrate_lanes(cfg: &TrialConfig, seeds: &[u64], mut observe: impl FnMut
     let mut running = lanes_n;
     observe(0, 0.0, &state);
     for k in 0..cfg.n_steps {
-        for (b, (noise, rng)) in noises.iter_mut().zip(&mut rngs).enumerate() {
-            let r = b * n..(b + 1) * n;
-            noise.draw(rng, &mut noise_dv[r.clone()], &mut i_start[r.clone()], &mut i_mid[r]);
-        }
+        draw_lanes(&mut noises, &mut rngs, n, (&mut noise_dv, &mut i_start, &mut i_mid));
         v_prev.copy_from_slice(&state.v_mv);
         let input = StepInput {
             noise_dv: &noise_dv,
@@ -278,27 +279,35 @@ pub fn integrate_lanes(cfg: &TrialConfig, seeds: &[u64], mut observe: impl FnMut
         // Times from the step index, not by accumulation, so that spike
         // times carry no drift of summed rounding errors.
         let t_prev = k as f64 * dt;
-        for (b, lane) in out.iter_mut().enumerate() {
-            if lane.status != Status::Ok {
-                continue;
-            }
-            let mut diverged = false;
-            for i in 0..n {
-                let j = b * n + i;
-                let v = state.v_mv[j];
-                diverged |= v.is_nan() || v.abs() >= V_ABSURD_MV;
-                if let Some(t) = detector.push(j, t_prev, dt, v_prev[j], v) {
-                    lane.spikes_ms[i].push(t);
+        // Most steps neither spike, re-arm nor diverge; one branch-free pass
+        // over every entry finds those, and the per-lane loop skips them.
+        let quiet = detector.is_quiet(&v_prev, &state.v_mv) && sane(&state.v_mv);
+        if !quiet {
+            for (b, lane) in out.iter_mut().enumerate() {
+                if lane.status != Status::Ok {
+                    continue;
                 }
-            }
-            if diverged {
-                lane.status = Status::Diverged {
-                    at_ms: (k + 1) as f64 * dt,
-                };
-                running -= 1;
-                // Park the lane at its initial state: its numbers are void,
-                // and runaway values must not slow the others down.
-                state.copy_lane(&initial, b * n..(b + 1) * n);
+                let mut diverged = false;
+                for i in 0..n {
+                    let j = b * n + i;
+                    let v = state.v_mv[j];
+                    diverged |= v.is_nan() || v.abs() >= V_ABSURD_MV;
+                    if let Some(t) = detector.push(j, t_prev, dt, v_prev[j], v) {
+                        lane.spikes_ms[i].push(t);
+                    }
+                }
+                if diverged {
+                    lane.status = Status::Diverged {
+                        at_ms: (k + 1) as f64 * dt,
+                    };
+                    running -= 1;
+                    // Park the lane at its initial state: its numbers are void,
+                    // and runaway values must not slow the others down.
+                    state.copy_lane(&initial, b * n..(b + 1) * n);
+                    for i in 0..n {
+                        detector.restart(b * n + i, initial.v_mv[b * n + i]);
+                    }
+                }
             }
         }
         if running == 0 {
