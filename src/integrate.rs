@@ -17,7 +17,7 @@
 //!
 //! This module draws its noise from an RNG it is handed; it never seeds one.
 
-use crate::model::hh::{gate_rates, ionic_current};
+use crate::model::hh::{gate_rates, ionic_current, rate_exp_args, rates_from_exps};
 use crate::model::{KineticSynapse, Network, RiseDecay};
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -259,6 +259,25 @@ trait Rhs {
     /// dV/dt without white noise (mV/ms), see [`dv_dt`].
     #[allow(clippy::too_many_arguments)]
     fn dv_dt(net: &Network, i_inj: f64, v: f64, m: f64, h: f64, n: f64, drive: f64, extra: f64) -> f64;
+    /// One stage of the exponential midpoint on C entries: [`stage`]
+    /// ([`Vector`]) or [`stage_split`] ([`Libm`]).
+    #[allow(clippy::too_many_arguments)]
+    fn stage<const C: usize>(
+        net: &Network,
+        table: Option<&GateTable>,
+        rd: Option<RiseDecay>,
+        first: bool,
+        dt: f64,
+        rates: Rows<C>,
+        from: Rows<C>,
+        d: Drives<C>,
+        v: &mut [f64; C],
+        m: &mut [f64; C],
+        h: &mut [f64; C],
+        n: &mut [f64; C],
+        x: &mut [f64; C],
+        s: &mut [f64; C],
+    );
 }
 
 /// Every formula as written, with libm: the default, whose bits the golden
@@ -287,6 +306,32 @@ impl Rhs for Libm {
     fn dv_dt(net: &Network, i_inj: f64, v: f64, m: f64, h: f64, n: f64, drive: f64, extra: f64) -> f64 {
         dv_dt(net, i_inj, v, m, h, n, drive, extra)
     }
+    #[inline(always)]
+    fn stage<const C: usize>(
+        net: &Network,
+        table: Option<&GateTable>,
+        rd: Option<RiseDecay>,
+        first: bool,
+        dt: f64,
+        rates: Rows<C>,
+        from: Rows<C>,
+        d: Drives<C>,
+        v: &mut [f64; C],
+        m: &mut [f64; C],
+        h: &mut [f64; C],
+        n: &mut [f64; C],
+        x: &mut [f64; C],
+        s: &mut [f64; C],
+    ) {
+        // Passes pay off on full chunks only: on chunks of 4 to 12 entries
+        // they cost 8 % more than entry by entry (criterion). Tables are
+        // lookups, not exponentials: entry by entry too.
+        if C == W && table.is_none() {
+            stage_split(net, rd, first, dt, rates, from, d, v, m, h, n, x, s);
+        } else {
+            stage::<Libm, C>(net, table, rd, first, dt, rates, from, d, v, m, h, n, x, s);
+        }
+    }
 }
 
 /// `integrator.fast`: the same equations rearranged for SIMD ([`fast`]).
@@ -309,6 +354,25 @@ impl Rhs for Vector {
     fn dv_dt(net: &Network, i_inj: f64, v: f64, m: f64, h: f64, n: f64, drive: f64, extra: f64) -> f64 {
         fast::dv_dt(&net.hh, &net.synapse, i_inj, v, m, h, n, drive, extra)
     }
+    #[inline(always)]
+    fn stage<const C: usize>(
+        net: &Network,
+        table: Option<&GateTable>,
+        rd: Option<RiseDecay>,
+        first: bool,
+        dt: f64,
+        rates: Rows<C>,
+        from: Rows<C>,
+        d: Drives<C>,
+        v: &mut [f64; C],
+        m: &mut [f64; C],
+        h: &mut [f64; C],
+        n: &mut [f64; C],
+        x: &mut [f64; C],
+        s: &mut [f64; C],
+    ) {
+        stage::<Vector, C>(net, table, rd, first, dt, rates, from, d, v, m, h, n, x, s);
+    }
 }
 
 /// Exact solution over `dt` of `dx/dt = alpha (1 - x) - beta x` with frozen
@@ -324,9 +388,16 @@ pub fn relax(x: f64, alpha: f64, beta: f64, dt: f64) -> f64 {
 
 #[inline(always)]
 fn relax_with<E: Rhs>(x: f64, alpha: f64, beta: f64, dt: f64) -> f64 {
+    let (x_inf, arg) = relax_parts(alpha, beta, dt);
+    settle(x, x_inf, E::exp(arg))
+}
+
+/// [`relax`] before its exponential: `x_inf` and the argument of the
+/// decay factor `exp(-(alpha + beta) dt)`; [`settle`] finishes it.
+#[inline(always)]
+fn relax_parts(alpha: f64, beta: f64, dt: f64) -> (f64, f64) {
     let k = alpha + beta;
-    let x_inf = alpha / k;
-    (x_inf + (x - x_inf) * E::exp(-k * dt)).clamp(0.0, 1.0)
+    (alpha / k, -k * dt)
 }
 
 /// dV/dt of one neuron without white noise (mV/ms). `extra` is any further
@@ -499,9 +570,9 @@ impl GateTable {
     }
 }
 
-/// Gate update from a tabulated steady state and decay factor (the last
-/// line of [`relax`]).
-#[inline]
+/// Gate update from a steady state and decay factor (the last line of
+/// [`relax`]; tabulated, or from [`relax_parts`]).
+#[inline(always)]
 fn settle(x: f64, x_inf: f64, decay: f64) -> f64 {
     (x_inf + (x - x_inf) * decay).clamp(0.0, 1.0)
 }
@@ -614,11 +685,12 @@ macro_rules! specialise {
 }
 
 /// The exponential-midpoint step (see [`step`]) over every lane, entry by
-/// entry with libm: the default. (Copying chunks out, as [`midpoint`] does
-/// for SIMD, only costs time when every exponential is a call anyway.)
-/// Out of line, as is [`midpoint_fast`]: with both inlined, `step` carried
-/// the large stack frame of the SIMD chunks on every call, which doubled
-/// the cost of a lone pair's step.
+/// entry with libm: the default below one full chunk of [`W`] entries (a
+/// lone pair), where it is faster than [`midpoint`]'s passes or its
+/// chunked loops (criterion: 290 against 350 ns for a pair, 1.15 against
+/// 1.46 us for 8 entries). Out of line, as is [`midpoint_simd`]: with both
+/// inlined, `step` carried the large stack frame of the SIMD chunks on
+/// every call, which doubled the cost of a lone pair's step.
 #[inline(never)]
 fn midpoint_libm(
     lanes: &Lanes,
@@ -752,6 +824,107 @@ fn stage<E: Rhs, const C: usize>(
     }
 }
 
+/// [`stage`] with libm, bit for bit the default's arithmetic (that of
+/// [`midpoint_libm`]), in passes over the C entries: every exponential's
+/// argument, then the libm calls one by one, then every rate and decay
+/// argument, the calls again, then the update. Only the calls are scalar;
+/// the arithmetic between them (a dozen divisions per neuron) vectorises.
+/// The formulas are the shared pieces of [`gate_rates`] and [`relax`], so
+/// the two paths cannot drift apart (and a test compares their bits).
+#[inline(always)]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+fn stage_split<const C: usize>(
+    net: &Network,
+    rd: Option<RiseDecay>,
+    first: bool,
+    dt: f64,
+    rates: Rows<C>,
+    from: Rows<C>,
+    d: Drives<C>,
+    v: &mut [f64; C],
+    m: &mut [f64; C],
+    h: &mut [f64; C],
+    n: &mut [f64; C],
+    x: &mut [f64; C],
+    s: &mut [f64; C],
+) {
+    let syn = &net.synapse;
+    // The exponentials of the six rates and of the synapse's opening rate:
+    // arguments first, then each replaced by its exponential. (Scratch
+    // arrays are zeroed on every call: fewer of them, less to zero.)
+    let mut e = [[0.0; C]; 7];
+    for l in 0..C {
+        let u = rates.v[l];
+        for (j, a) in rate_exp_args(u).into_iter().enumerate() {
+            e[j][l] = a;
+        }
+        e[6][l] = syn.opening_exp_arg(u);
+    }
+    for l in 0..C {
+        e[0][l] = e[0][l].exp_m1();
+        e[4][l] = e[4][l].exp_m1();
+        for j in [1, 2, 3, 5, 6] {
+            e[j][l] = e[j][l].exp();
+        }
+    }
+    // Steady states and decay arguments of m, h, n, s and (double-exp) x.
+    let mut x_inf = [[0.0; C]; 5];
+    let mut decay = [[0.0; C]; 5];
+    for l in 0..C {
+        let r = rates_from_exps(rates.v[l], [e[0][l], e[1][l], e[2][l], e[3][l], e[4][l], e[5][l]]);
+        let t = syn.opening_rate_from_exp(e[6][l]);
+        let parts = [
+            relax_parts(r.a_m, r.b_m, dt),
+            relax_parts(r.a_h, r.b_h, dt),
+            relax_parts(r.a_n, r.b_n, dt),
+            match rd {
+                None => relax_parts(t, syn.beta_per_ms, dt),
+                Some(rd) => relax_parts(rates.x[l] / rd.tau_decay_ms, (1.0 - rates.x[l]) / rd.tau_decay_ms, dt),
+            },
+            match rd {
+                None => (0.0, 0.0),
+                Some(rd) => relax_parts(t / rd.tau_rise_ms, (1.0 - t) / rd.tau_rise_ms, dt),
+            },
+        ];
+        for (j, (xi, a)) in parts.into_iter().enumerate() {
+            (x_inf[j][l], decay[j][l]) = (xi, a);
+        }
+    }
+    let gates = if rd.is_some() { 5 } else { 4 };
+    for row in &mut decay[..gates] {
+        for a in row.iter_mut() {
+            *a = a.exp();
+        }
+    }
+    for l in 0..C {
+        let u = rates.v[l];
+        let f = dv_dt(
+            net,
+            d.i_inj[l],
+            u,
+            rates.m[l],
+            rates.h[l],
+            rates.n[l],
+            d.drive[l],
+            d.gap[l] + d.i_ext[l],
+        );
+        m[l] = settle(from.m[l], x_inf[0][l], decay[0][l]);
+        h[l] = settle(from.h[l], x_inf[1][l], decay[1][l]);
+        n[l] = settle(from.n[l], x_inf[2][l], decay[2][l]);
+        s[l] = settle(from.s[l], x_inf[3][l], decay[3][l]);
+        x[l] = if rd.is_some() {
+            settle(from.x[l], x_inf[4][l], decay[4][l])
+        } else {
+            from.x[l]
+        };
+        v[l] = if first {
+            u + dt * f + 0.5 * d.dv[l]
+        } else {
+            from.v[l] + (dt * f + d.dv[l])
+        };
+    }
+}
+
 /// One stage (see [`stage`]) over every lane into `out`, in place: [`W`]
 /// entries at a time, then 4, 2 and 1. A lone pair is one chunk of 2: 251
 /// ns per step (criterion, AVX-512 machine) against 317 through a
@@ -811,7 +984,7 @@ fn stage_at<E: Rhs, const C: usize>(
     };
     let (r, f) = (Rows::of(rates, at), Rows::of(from, at));
     specialise!(table, net.rise_decay, |t, rd| {
-        stage::<E, C>(
+        E::stage::<C>(
             net,
             t,
             rd,
@@ -851,14 +1024,17 @@ fn midpoint<E: Rhs>(
     std::mem::swap(st, &mut ws.next);
 }
 
-/// [`midpoint`] with [`Vector`], compiled for the widest SIMD this CPU has
-/// (checked at run time, so one binary serves every x86-64 machine). The
-/// arithmetic is the same IEEE operations in the same order on every path
-/// (`mul_add` is one correctly rounded operation everywhere), so the bits
-/// are too. Without FMA (x86-64 before 2013) the portable build computes
-/// `mul_add` in software: same bits, but slower than the default kernel.
+/// [`midpoint`] compiled for the widest SIMD this CPU has (checked at run
+/// time, so one binary serves every x86-64 machine): the fast kernel
+/// ([`Vector`]) and the default one ([`Libm`], whose arithmetic between
+/// libm calls vectorises). The arithmetic is the same IEEE operations in
+/// the same order on every path (`mul_add` is one correctly rounded
+/// operation everywhere; nothing is fused that the source does not fuse),
+/// so the bits are too (tested). Without FMA (x86-64 before 2013) the
+/// portable build computes the fast kernel's `mul_add` in software: same
+/// bits, but slower than the default kernel.
 #[inline(never)]
-fn midpoint_fast(
+fn midpoint_simd<E: Rhs>(
     lanes: &Lanes,
     table: Option<&GateTable>,
     dt: f64,
@@ -870,19 +1046,19 @@ fn midpoint_fast(
     {
         if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU supports AVX-512F and FMA, checked on the line above.
-            return unsafe { midpoint_avx512(lanes, table, dt, st, input, ws) };
+            return unsafe { midpoint_avx512::<E>(lanes, table, dt, st, input, ws) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU supports AVX2 and FMA, checked on the line above.
-            return unsafe { midpoint_avx2(lanes, table, dt, st, input, ws) };
+            return unsafe { midpoint_avx2::<E>(lanes, table, dt, st, input, ws) };
         }
     }
-    midpoint::<Vector>(lanes, table, dt, st, input, ws)
+    midpoint::<E>(lanes, table, dt, st, input, ws)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
-unsafe fn midpoint_avx512(
+unsafe fn midpoint_avx512<E: Rhs>(
     lanes: &Lanes,
     table: Option<&GateTable>,
     dt: f64,
@@ -890,12 +1066,12 @@ unsafe fn midpoint_avx512(
     input: &StepInput,
     ws: &mut Workspace,
 ) {
-    midpoint::<Vector>(lanes, table, dt, st, input, ws)
+    midpoint::<E>(lanes, table, dt, st, input, ws)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn midpoint_avx2(
+unsafe fn midpoint_avx2<E: Rhs>(
     lanes: &Lanes,
     table: Option<&GateTable>,
     dt: f64,
@@ -903,7 +1079,7 @@ unsafe fn midpoint_avx2(
     input: &StepInput,
     ws: &mut Workspace,
 ) {
-    midpoint::<Vector>(lanes, table, dt, st, input, ws)
+    midpoint::<E>(lanes, table, dt, st, input, ws)
 }
 
 /// Advances every lane by one step of `scheme.dt_ms` and returns how many
@@ -976,7 +1152,9 @@ pub fn step(lanes: &Lanes, scheme: &Scheme, st: &mut State, input: &StepInput, w
                 st.v_mv[i] = v + dt_ms * f + input.noise_dv[i];
             }
         }
-        Method::ExpMidpoint if scheme.fast => midpoint_fast(lanes, scheme.table, dt_ms, st, input, ws),
+        Method::ExpMidpoint if scheme.fast => midpoint_simd::<Vector>(lanes, scheme.table, dt_ms, st, input, ws),
+        // Below one full chunk, entry by entry is faster (see midpoint_libm).
+        Method::ExpMidpoint if total >= W => midpoint_simd::<Libm>(lanes, scheme.table, dt_ms, st, input, ws),
         Method::ExpMidpoint => midpoint_libm(lanes, scheme.table, dt_ms, st, input, ws),
     }
     clamped
@@ -1234,58 +1412,88 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_simd_build_of_the_fast_stepper_gives_the_same_bits() {
-        // The portable build and each build this CPU can run (AVX2,
-        // AVX-512) of the same kernel, on 11 lanes of a coupled pair (one
-        // full chunk, one partial) from spread-out states, 200 steps: the
-        // arithmetic is the same correctly rounded operations in the same
-        // order, so the states must agree to the bit. A results file must
-        // not depend on the machine.
-        let mut net = single(10.0, HhParams::default());
-        net.i_inj = vec![10.0, 7.5];
-        net.coupling = Coupling::AllToAll { strength: 0.1 };
-        let lanes = Lanes::new(vec![&net; 11]);
+    /// Runs `kernel` 200 steps on 11 lanes of a coupled pair (22 entries:
+    /// one full chunk, one of 4, one of 2) from spread-out states with
+    /// noise increments.
+    fn run_pair_lanes(net: &Network, kernel: Kernel) -> State {
+        let lanes = Lanes::new(vec![net; 11]);
         let v0: Vec<f64> = (0..22).map(|j| -80.0 + 5.7 * j as f64).collect();
-        let start = State::stack([State::at_rest(&net, &v0[..2])].into_iter().chain((1..11).map(|b| {
-            let mut st = State::at_rest(&net, &v0[2 * b..2 * b + 2]);
+        let start = State::stack([State::at_rest(net, &v0[..2])].into_iter().chain((1..11).map(|b| {
+            let mut st = State::at_rest(net, &v0[2 * b..2 * b + 2]);
             st.v_mv.iter_mut().for_each(|v| *v += 1.0);
             st
         })));
         let dv: Vec<f64> = (0..22).map(|j| 0.3 * ((j * 7 % 5) as f64 - 2.0)).collect();
-        let zeros = vec![0.0; 22];
+        let i_ext: Vec<f64> = (0..22).map(|j| 0.5 * ((j * 3 % 4) as f64 - 1.5)).collect();
         let input = StepInput {
             noise_dv: &dv,
-            i_start: &zeros,
-            i_mid: &zeros,
+            i_start: &i_ext,
+            i_mid: &i_ext,
         };
-        type Kernel = fn(&Lanes, Option<&GateTable>, f64, &mut State, &StepInput, &mut Workspace);
-        let run = |kernel: Kernel| {
-            let (mut st, mut ws) = (start.clone(), Workspace::new(22));
-            for _ in 0..200 {
-                kernel(&lanes, None, 0.01, &mut st, &input, &mut ws);
-            }
-            st
-        };
-        let portable = run(midpoint::<Vector>);
-        assert!(portable.v_mv.iter().all(|v| v.is_finite()));
-        assert_eq!(run(midpoint_fast), portable, "dispatched build");
+        let (mut st, mut ws) = (start, Workspace::new(22));
+        for _ in 0..200 {
+            kernel(&lanes, None, 0.01, &mut st, &input, &mut ws);
+        }
+        assert!(st.v_mv.iter().all(|v| v.is_finite()));
+        st
+    }
+
+    type Kernel = fn(&Lanes, Option<&GateTable>, f64, &mut State, &StepInput, &mut Workspace);
+
+    /// The portable build of [`midpoint`] with `E`, after checking that the
+    /// dispatched build and each build this CPU can run (AVX2, AVX-512)
+    /// give the same bits: the arithmetic is the same correctly rounded
+    /// operations in the same order, so the states must agree to the bit.
+    /// A results file must not depend on the machine.
+    fn every_build_agrees<E: Rhs>(net: &Network) -> State {
+        let portable = run_pair_lanes(net, midpoint::<E>);
+        assert_eq!(run_pair_lanes(net, midpoint_simd::<E>), portable, "dispatched build");
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                assert_eq!(
-                    run(|l, t, d, s, i, w| unsafe { midpoint_avx2(l, t, d, s, i, w) }),
-                    portable,
-                    "AVX2"
-                );
+                let avx2 = run_pair_lanes(net, |l, t, d, s, i, w| unsafe { midpoint_avx2::<E>(l, t, d, s, i, w) });
+                assert_eq!(avx2, portable, "AVX2");
             }
             if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma") {
-                assert_eq!(
-                    run(|l, t, d, s, i, w| unsafe { midpoint_avx512(l, t, d, s, i, w) }),
-                    portable,
-                    "AVX-512"
-                );
+                let avx512 = run_pair_lanes(net, |l, t, d, s, i, w| unsafe {
+                    midpoint_avx512::<E>(l, t, d, s, i, w)
+                });
+                assert_eq!(avx512, portable, "AVX-512");
             }
+        }
+        portable
+    }
+
+    /// A coupled pair; with `double_exp`, a rise/decay synapse and gap
+    /// junctions too.
+    fn coupled_pair(double_exp: bool) -> Network {
+        let mut net = single(10.0, HhParams::default());
+        net.i_inj = vec![10.0, 7.5];
+        net.coupling = Coupling::AllToAll { strength: 0.1 };
+        if double_exp {
+            net.rise_decay = Some(crate::model::RiseDecay {
+                tau_rise_ms: 0.5,
+                tau_decay_ms: 5.0,
+            });
+            net.gap = Coupling::AllToAll { strength: 0.05 };
+        }
+        net
+    }
+
+    #[test]
+    fn every_simd_build_of_the_fast_stepper_gives_the_same_bits() {
+        every_build_agrees::<Vector>(&coupled_pair(false));
+    }
+
+    #[test]
+    fn default_stepper_in_passes_gives_the_bits_of_the_entrywise_one() {
+        // The default's full chunks go through stage_split (libm calls
+        // between vectorised passes); its bits must be those of the formulas
+        // entry by entry (midpoint_libm), on every build, for both synapses.
+        for double_exp in [false, true] {
+            let net = coupled_pair(double_exp);
+            let passes = every_build_agrees::<Libm>(&net);
+            assert_eq!(passes, run_pair_lanes(&net, midpoint_libm), "double_exp = {double_exp}");
         }
     }
 

@@ -62,10 +62,17 @@ pub struct GateRates {
 /// f64 rounding (the next term is x^2/12 < 1e-13).
 #[inline]
 pub fn vtrap(x: f64) -> f64 {
+    trap_from(x, (-x).exp_m1())
+}
+
+/// [`vtrap`] given `em1 = expm1(-x)` (computed whether or not it is used,
+/// so that a loop of these has no call and no branch).
+#[inline(always)]
+fn trap_from(x: f64, em1: f64) -> f64 {
     if x.abs() < 1e-6 {
         1.0 + 0.5 * x
     } else {
-        x / -(-x).exp_m1()
+        x / -em1
     }
 }
 
@@ -82,14 +89,40 @@ pub fn vtrap(x: f64) -> f64 {
 /// (limits 1.0 and 0.1 per ms).
 #[inline]
 pub fn gate_rates(v_mv: f64) -> GateRates {
+    let [x0, x1, x2, x3, x4, x5] = rate_exp_args(v_mv);
+    rates_from_exps(v_mv, [x0.exp_m1(), x1.exp(), x2.exp(), x3.exp(), x4.exp_m1(), x5.exp()])
+}
+
+/// The arguments of the six exponentials in [`gate_rates`], in the order
+/// a_m, b_m, a_h, b_h, a_n, b_n; those of a_m and a_n go to `expm1` (see
+/// [`vtrap`]), the others to `exp`. Split from the rest so that a stepper
+/// can compute every neuron's arguments, then every libm call, then every
+/// rate: the arithmetic vectorises, and the bits are those of
+/// [`gate_rates`] (the same operations on the same numbers).
+#[inline(always)]
+pub fn rate_exp_args(v_mv: f64) -> [f64; 6] {
     let u = v_mv + 65.0;
+    [
+        -(0.1 * v_mv + 4.0),
+        -u / 18.0,
+        -u / 20.0,
+        -0.1 * v_mv - 3.5,
+        -(0.1 * v_mv + 5.5),
+        -u / 80.0,
+    ]
+}
+
+/// The rates from the exponentials of [`rate_exp_args`] (`expm1` of the
+/// first and fifth, `exp` of the others).
+#[inline(always)]
+pub fn rates_from_exps(v_mv: f64, e: [f64; 6]) -> GateRates {
     GateRates {
-        a_m: vtrap(0.1 * v_mv + 4.0),
-        b_m: 4.0 * (-u / 18.0).exp(),
-        a_h: 0.07 * (-u / 20.0).exp(),
-        b_h: 1.0 / (1.0 + (-0.1 * v_mv - 3.5).exp()),
-        a_n: 0.1 * vtrap(0.1 * v_mv + 5.5),
-        b_n: 0.125 * (-u / 80.0).exp(),
+        a_m: trap_from(0.1 * v_mv + 4.0, e[0]),
+        b_m: 4.0 * e[1],
+        a_h: 0.07 * e[2],
+        b_h: 1.0 / (1.0 + e[3]),
+        a_n: 0.1 * trap_from(0.1 * v_mv + 5.5, e[4]),
+        b_n: 0.125 * e[5],
     }
 }
 

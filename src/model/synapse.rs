@@ -50,7 +50,19 @@ impl KineticSynapse {
     /// vectorisable one in `integrator.fast`); same expression otherwise.
     #[inline(always)]
     pub fn opening_rate_with(&self, v_mv: f64, exp: impl Fn(f64) -> f64) -> f64 {
-        self.alpha_per_ms / (1.0 + exp(-(v_mv - self.v_half_mv) / self.k_mv))
+        self.opening_rate_from_exp(exp(self.opening_exp_arg(v_mv)))
+    }
+
+    /// The argument of the exponential in [`Self::opening_rate`].
+    #[inline(always)]
+    pub fn opening_exp_arg(&self, v_mv: f64) -> f64 {
+        -(v_mv - self.v_half_mv) / self.k_mv
+    }
+
+    /// [`Self::opening_rate`] from `exp(opening_exp_arg(v))`.
+    #[inline(always)]
+    pub fn opening_rate_from_exp(&self, e: f64) -> f64 {
+        self.alpha_per_ms / (1.0 + e)
     }
 
     /// Steady-state s for a neuron clamped at `v_mv`: `a / (a + beta)`.
