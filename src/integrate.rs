@@ -710,7 +710,7 @@ fn midpoint_libm(
         let f = dv_dt(net, lanes.i_inj[i], v, st.m[i], st.h[i], st.n[i], ws.drive[i], extra);
         let from = Gates::of(st, i);
         advance::<Libm>(net, table, net.rise_decay, v, st.x[i], &from, half, Span::Half).store(mid, i);
-        mid.v_mv[i] = v + half * f + 0.5 * input.noise_dv[i];
+        mid.v_mv[i] = stage_v(true, v, v, half, f, input.noise_dv[i]);
     }
     lanes.couple(&mid.v_mv, &mid.s, &mut ws.drive, &mut ws.gap);
     for i in 0..lanes.len() {
@@ -720,7 +720,7 @@ fn midpoint_libm(
         // Every gate relaxes from its old value with the midpoint's rates.
         let from = Gates::of(st, i);
         advance::<Libm>(net, table, net.rise_decay, v, mid.x[i], &from, dt, Span::Full).store(st, i);
-        st.v_mv[i] += dt * f + input.noise_dv[i];
+        st.v_mv[i] = stage_v(false, v, st.v_mv[i], dt, f, input.noise_dv[i]);
     }
 }
 
@@ -815,12 +815,21 @@ fn stage<E: Rhs, const C: usize>(
         );
         let g = advance::<E>(net, table, rd, u, rates.x[l], &from.gates(l), dt, span);
         (m[l], h[l], n[l], x[l], s[l]) = (g.m, g.h, g.n, g.x, g.s);
-        v[l] = if first {
-            u + dt * f + 0.5 * d.dv[l]
-        } else {
-            // Every gate relaxes from its old value with the midpoint's rates.
-            from.v[l] + (dt * f + d.dv[l])
-        };
+        v[l] = stage_v(first, u, from.v[l], dt, f, d.dv[l]);
+    }
+}
+
+/// V after a stage of the exponential midpoint (see [`step`]), with dV/dt
+/// `f` at the stage's rate point `u`: the half step to the midpoint
+/// (`first`) moves `u` by `dt f` and half the noise increment `dv`; the full
+/// step moves the old `v_from` by `dt f` and all of `dv`. The one formula of
+/// every exp-midpoint kernel.
+#[inline(always)]
+fn stage_v(first: bool, u: f64, v_from: f64, dt: f64, f: f64, dv: f64) -> f64 {
+    if first {
+        u + dt * f + 0.5 * dv
+    } else {
+        v_from + (dt * f + dv)
     }
 }
 
@@ -917,11 +926,7 @@ fn stage_split<const C: usize>(
         } else {
             from.x[l]
         };
-        v[l] = if first {
-            u + dt * f + 0.5 * d.dv[l]
-        } else {
-            from.v[l] + (dt * f + d.dv[l])
-        };
+        v[l] = stage_v(first, u, from.v[l], dt, f, d.dv[l]);
     }
 }
 

@@ -175,7 +175,13 @@ fn reduce(cfg: &TrialConfig, lane: Integrated, chi: Option<f64>) -> TrialOutcome
 /// Whether no voltage is NaN or absurd (`V_ABSURD_MV`), in one branch-free pass.
 #[inline]
 fn sane(v_mv: &[f64]) -> bool {
-    v_mv.iter().fold(true, |ok, v| ok & (v.abs() < V_ABSURD_MV))
+    v_mv.iter().fold(true, |ok, &v| ok & is_sane(v))
+}
+
+/// False for NaN and for |V| >= `V_ABSURD_MV`.
+#[inline]
+fn is_sane(v_mv: f64) -> bool {
+    v_mv.abs() < V_ABSURD_MV
 }
 
 /// What the bare integration loop returns for one trial.
@@ -292,7 +298,7 @@ pub fn integrate_lanes(cfg: &TrialConfig, seeds: &[u64], mut observe: impl FnMut
                 for i in 0..n {
                     let j = b * n + i;
                     let v = state.v_mv[j];
-                    diverged |= v.is_nan() || v.abs() >= V_ABSURD_MV;
+                    diverged |= !is_sane(v);
                     if let Some(t) = detector.push(j, t_prev, dt, v_prev[j], v) {
                         lane.spikes_ms[i].push(t);
                     }
