@@ -1251,15 +1251,7 @@ impl Noise {
                 if *private_dv == 0.0 && *common_dv == 0.0 {
                     return;
                 }
-                // On a local copy of the generator, which the compiler keeps
-                // in registers; drawing through `rng` stored its state back
-                // after every draw (measured: 68 -> 52 instructions per draw).
-                let mut local = rng.clone();
-                for o in dv.iter_mut() {
-                    let z: f64 = StandardNormal.sample(&mut local);
-                    *o = *private_dv * z;
-                }
-                *rng = local;
+                scaled_normals(rng, *private_dv, dv);
                 if *common_dv != 0.0 {
                     let z: f64 = StandardNormal.sample(rng);
                     let common = *common_dv * z;
@@ -1319,6 +1311,20 @@ pub struct ChannelNoise {
     pub n_k: f64,
 }
 
+/// `out[i] = scale * z_i` for fresh standard normals z_i, drawn on a local
+/// copy of the generator, which the compiler keeps in registers (drawing
+/// through `rng` stored its state back after every draw: 68 -> 52
+/// instructions per draw).
+#[inline(always)]
+fn scaled_normals<R: Rng + Clone>(rng: &mut R, scale: f64, out: &mut [f64]) {
+    let mut local = rng.clone();
+    for o in out.iter_mut() {
+        let z: f64 = StandardNormal.sample(&mut local);
+        *o = scale * z;
+    }
+    *rng = local;
+}
+
 /// [`Noise::draw`] for every lane: lane b's noise from its own generator
 /// into entries `b n .. (b + 1) n`. One call per step, not per lane: for
 /// pairs the per-call cost was as large as the draws (measured).
@@ -1337,15 +1343,9 @@ pub fn draw_lanes<R: Rng + Clone>(
         common_dv: 0.0,
     }, ..] = noises
     {
-        let scale = *private_dv;
-        if scale != 0.0 {
+        if *private_dv != 0.0 {
             for (rng, dv) in rngs.iter_mut().zip(dv.chunks_exact_mut(n)) {
-                let mut local = rng.clone();
-                for o in dv {
-                    let z: f64 = StandardNormal.sample(&mut local);
-                    *o = scale * z;
-                }
-                *rng = local;
+                scaled_normals(rng, *private_dv, dv);
             }
         }
         return;
