@@ -326,7 +326,9 @@ impl Rhs for Libm {
         // Passes pay off on full chunks only: on chunks of 4 to 12 entries
         // they cost 8 % more than entry by entry (criterion). Tables are
         // lookups, not exponentials: entry by entry too.
-        if C == W && table.is_none() {
+        if let Some(t) = table {
+            stage_table::<Libm, C>(net, t, rd, first, dt, rates, from, d, v, m, h, n, x, s);
+        } else if C == W {
             stage_split(net, rd, first, dt, rates, from, d, v, m, h, n, x, s);
         } else {
             stage::<Libm, C>(net, table, rd, first, dt, rates, from, d, v, m, h, n, x, s);
@@ -371,7 +373,10 @@ impl Rhs for Vector {
         x: &mut [f64; C],
         s: &mut [f64; C],
     ) {
-        stage::<Vector, C>(net, table, rd, first, dt, rates, from, d, v, m, h, n, x, s);
+        match table {
+            Some(t) => stage_table::<Vector, C>(net, t, rd, first, dt, rates, from, d, v, m, h, n, x, s),
+            None => stage::<Vector, C>(net, table, rd, first, dt, rates, from, d, v, m, h, n, x, s),
+        }
     }
 }
 
@@ -479,9 +484,12 @@ fn synapse_euler(net: &Network, v: f64, x: &mut f64, s: &mut f64, dt: f64) -> u3
 #[derive(Debug, PartialEq)]
 pub struct GateTable {
     dt_ms: f64,
-    /// Per grid point: m, h, n and s x_inf; their half-step decay factors;
-    /// their full-step decay factors (s columns only with `synapse`).
-    rows: Vec<[f64; 12]>,
+    /// Per [`Span`] and grid point k: m, h, n and s x_inf and their decay
+    /// factors over the span (s columns only with `synapse`), then those
+    /// eight values' differences to point k + 1. One row holds all a
+    /// lookup reads (128 bytes, two cache lines), and interpolating is one
+    /// multiply-add per value with the same bits as `a + w (b - a)`.
+    rows: [Vec<[f64; 16]>; 2],
     /// The kinetic synapse's s is tabulated too.
     synapse: bool,
 }
@@ -516,7 +524,7 @@ impl GateTable {
 
     fn build(dt_ms: f64, synapse: Option<&KineticSynapse>) -> GateTable {
         let points = ((TABLE_V_MAX_MV - TABLE_V_MIN_MV) / TABLE_BIN_MV).round() as usize + 1;
-        let rows = (0..points)
+        let values: Vec<[f64; 12]> = (0..points)
             .map(|k| {
                 let v = TABLE_V_MIN_MV + k as f64 * TABLE_BIN_MV;
                 let r = gate_rates(v);
@@ -540,9 +548,22 @@ impl GateTable {
                 ]
             })
             .collect();
+        // Columns 0..4 then 4..8 (half step) or 8..12 (full step).
+        let span_rows = |decay: usize| {
+            let pick = |k: usize, j: usize| values[k][if j < 4 { j } else { decay + j - 4 }];
+            (0..points)
+                .map(|k| {
+                    std::array::from_fn(|j| match j {
+                        0..8 => pick(k, j),
+                        _ if k + 1 < points => pick(k + 1, j - 8) - pick(k, j - 8),
+                        _ => 0.0,
+                    })
+                })
+                .collect()
+        };
         GateTable {
             dt_ms,
-            rows,
+            rows: [span_rows(4), span_rows(8)],
             synapse: synapse.is_some(),
         }
     }
@@ -552,21 +573,29 @@ impl GateTable {
         self.dt_ms
     }
 
-    /// Linearly interpolated row at `v_mv`, or `None` off the grid.
-    #[inline]
-    fn lookup(&self, v_mv: f64) -> Option<[f64; 12]> {
+    /// x_inf of m, h, n, s and their decay factors over `span`, linearly
+    /// interpolated at `v_mv`, or `None` off the grid.
+    #[inline(always)]
+    fn lookup(&self, v_mv: f64, span: Span) -> Option<[f64; 8]> {
+        let (k, w) = self.position(v_mv);
+        Some(self.interpolate(span, k?, w))
+    }
+
+    /// Where `v_mv` falls on the grid: the row below it (`None` off the
+    /// grid) and the weight of the row above.
+    #[inline(always)]
+    fn position(&self, v_mv: f64) -> (Option<usize>, f64) {
         let u = (v_mv - TABLE_V_MIN_MV) / TABLE_BIN_MV;
-        if !(u >= 0.0 && u < (self.rows.len() - 1) as f64) {
-            return None;
-        }
         let k = u as usize;
-        let w = u - k as f64;
-        let (a, b) = (&self.rows[k], &self.rows[k + 1]);
-        let mut out = [0.0; 12];
-        for j in 0..12 {
-            out[j] = a[j] + w * (b[j] - a[j]);
-        }
-        Some(out)
+        let inside = u >= 0.0 && u < (self.rows[0].len() - 1) as f64;
+        (inside.then_some(k), u - k as f64)
+    }
+
+    /// Row `k` of `span` interpolated towards row `k + 1` with weight `w`.
+    #[inline(always)]
+    fn interpolate(&self, span: Span, k: usize, w: f64) -> [f64; 8] {
+        let row = &self.rows[span as usize][k];
+        std::array::from_fn(|j| row[j] + w * row[8 + j])
     }
 }
 
@@ -609,11 +638,12 @@ impl Gates {
 /// arithmetic of a gate update to overlap.
 const W: usize = 16;
 
-/// Which decay factors of a [`GateTable`] row a step uses.
+/// Which decay factors of a [`GateTable`] a stage uses: over half the
+/// table's step or the whole.
 #[derive(Clone, Copy)]
 enum Span {
-    Half = 4,
-    Full = 8,
+    Half = 0,
+    Full = 1,
 }
 
 /// Every gating variable relaxed over `dt` from `from`, with the rates at
@@ -632,17 +662,16 @@ fn advance<E: Rhs>(
     dt: f64,
     span: Span,
 ) -> Gates {
-    if let Some((t, g)) = table.and_then(|t| Some((t, t.lookup(v)?))) {
-        let c = span as usize;
+    if let Some((t, g)) = table.and_then(|t| Some((t, t.lookup(v, span)?))) {
         let (x, s) = if t.synapse {
-            (from.x, settle(from.s, g[3], g[c + 3]))
+            (from.x, settle(from.s, g[3], g[7]))
         } else {
             synapse_relax::<E>(&net.synapse, rd, v, x_rate, from.x, from.s, dt)
         };
         return Gates {
-            m: settle(from.m, g[0], g[c]),
-            h: settle(from.h, g[1], g[c + 1]),
-            n: settle(from.n, g[2], g[c + 2]),
+            m: settle(from.m, g[0], g[4]),
+            h: settle(from.h, g[1], g[5]),
+            n: settle(from.n, g[2], g[6]),
             x,
             s,
         };
@@ -927,6 +956,61 @@ fn stage_split<const C: usize>(
             from.x[l]
         };
         v[l] = stage_v(first, u, from.v[l], dt, f, d.dv[l]);
+    }
+}
+
+/// [`stage`] with the gates from the table (`integrator.tables`), in
+/// passes: every entry's grid position, then V, then the gates entry by
+/// entry from the two rows around the position. The lookup and [`settle`]
+/// are [`GateTable::lookup`]'s and [`advance`]'s, so the bits are too; a
+/// chunk with an entry off the grid, or with the double-exponential synapse
+/// (whose x the table lacks), takes [`stage`], which handles both per
+/// entry.
+#[inline(always)]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+fn stage_table<E: Rhs, const C: usize>(
+    net: &Network,
+    t: &GateTable,
+    rd: Option<RiseDecay>,
+    first: bool,
+    dt: f64,
+    rates: Rows<C>,
+    from: Rows<C>,
+    d: Drives<C>,
+    v: &mut [f64; C],
+    m: &mut [f64; C],
+    h: &mut [f64; C],
+    n: &mut [f64; C],
+    x: &mut [f64; C],
+    s: &mut [f64; C],
+) {
+    let mut k = [0usize; C];
+    let mut w = [0.0; C];
+    let mut on_grid = t.synapse;
+    for l in 0..C {
+        let (row, weight) = t.position(rates.v[l]);
+        on_grid &= row.is_some();
+        (k[l], w[l]) = (row.unwrap_or(0), weight);
+    }
+    if !on_grid {
+        return stage::<E, C>(net, Some(t), rd, first, dt, rates, from, d, v, m, h, n, x, s);
+    }
+    for l in 0..C {
+        let u = rates.v[l];
+        let extra = d.gap[l] + d.i_ext[l];
+        let f = E::dv_dt(
+            net, d.i_inj[l], u, rates.m[l], rates.h[l], rates.n[l], d.drive[l], extra,
+        );
+        v[l] = stage_v(first, u, from.v[l], dt, f, d.dv[l]);
+    }
+    let span = if first { Span::Half } else { Span::Full };
+    for l in 0..C {
+        let g = t.interpolate(span, k[l], w[l]);
+        m[l] = settle(from.m[l], g[0], g[4]);
+        h[l] = settle(from.h[l], g[1], g[5]);
+        n[l] = settle(from.n[l], g[2], g[6]);
+        s[l] = settle(from.s[l], g[3], g[7]);
+        x[l] = from.x[l];
     }
 }
 
@@ -1791,7 +1875,10 @@ mod tests {
         let mut v = -100.0;
         while v < 60.0 {
             let r = gate_rates(v);
-            let g = table.lookup(v).unwrap();
+            let (half, full) = (
+                table.lookup(v, Span::Half).unwrap(),
+                table.lookup(v, Span::Full).unwrap(),
+            );
             let rates = [
                 (r.a_m, r.b_m),
                 (r.a_h, r.b_h),
@@ -1800,14 +1887,14 @@ mod tests {
             ];
             for (j, (a, b)) in rates.into_iter().enumerate() {
                 for x in [0.0, 0.5, 1.0] {
-                    worst = worst.max((settle(x, g[j], g[8 + j]) - relax(x, a, b, 0.01)).abs());
-                    worst = worst.max((settle(x, g[j], g[4 + j]) - relax(x, a, b, 0.005)).abs());
+                    worst = worst.max((settle(x, full[j], full[4 + j]) - relax(x, a, b, 0.01)).abs());
+                    worst = worst.max((settle(x, half[j], half[4 + j]) - relax(x, a, b, 0.005)).abs());
                 }
             }
             v += 0.0137;
         }
         assert!(worst < 1e-6, "{worst}");
-        assert!(table.lookup(-200.0).is_none() && table.lookup(150.0).is_none());
+        assert!(table.lookup(-200.0, Span::Full).is_none() && table.lookup(150.0, Span::Half).is_none());
         assert!(
             std::sync::Arc::ptr_eq(&table, &GateTable::for_dt(0.01, Some(&syn))),
             "one table per dt"
