@@ -490,6 +490,8 @@ pub struct GateTable {
     /// lookup reads (128 bytes, two cache lines), and interpolating is one
     /// multiply-add per value with the same bits as `a + w (b - a)`.
     rows: [Vec<[f64; 16]>; 2],
+    /// The last grid point's index: positions must stay below it.
+    last_row: f64,
     /// The kinetic synapse's s is tabulated too.
     synapse: bool,
 }
@@ -499,6 +501,9 @@ pub struct GateTable {
 pub const TABLE_BIN_MV: f64 = 0.05;
 pub const TABLE_V_MIN_MV: f64 = -150.0;
 pub const TABLE_V_MAX_MV: f64 = 100.0;
+/// 2^52: adding it to an integer-valued f64 below 2^52 puts the integer in
+/// the low bits of the sum.
+const TWO_52: f64 = 4_503_599_627_370_496.0;
 
 impl GateTable {
     /// The table for `dt_ms` (and, when given, the kinetic synapse's s),
@@ -564,6 +569,7 @@ impl GateTable {
         GateTable {
             dt_ms,
             rows: [span_rows(4), span_rows(8)],
+            last_row: (points - 1) as f64,
             synapse: synapse.is_some(),
         }
     }
@@ -577,18 +583,23 @@ impl GateTable {
     /// interpolated at `v_mv`, or `None` off the grid.
     #[inline(always)]
     fn lookup(&self, v_mv: f64, span: Span) -> Option<[f64; 8]> {
-        let (k, w) = self.position(v_mv);
-        Some(self.interpolate(span, k?, w))
+        let (inside, k, w) = self.position(v_mv);
+        inside.then(|| self.interpolate(span, k, w))
     }
 
-    /// Where `v_mv` falls on the grid: the row below it (`None` off the
-    /// grid) and the weight of the row above.
+    /// Where `v_mv` falls on the grid: whether inside it, the row below
+    /// (0 outside) and the weight of the row above. No branch, so that a
+    /// loop of positions vectorises.
     #[inline(always)]
-    fn position(&self, v_mv: f64) -> (Option<usize>, f64) {
+    fn position(&self, v_mv: f64) -> (bool, usize, f64) {
         let u = (v_mv - TABLE_V_MIN_MV) / TABLE_BIN_MV;
-        let k = u as usize;
-        let inside = u >= 0.0 && u < (self.rows[0].len() - 1) as f64;
-        (inside.then_some(k), u - k as f64)
+        let inside = (u >= 0.0) & (u < self.last_row);
+        // floor(u) as an integer by the 2^52 trick (exact for 0 <= k <
+        // 2^52): plain arithmetic, so a loop of lookups vectorises, where
+        // `as usize` (saturating) does not.
+        let k = if inside { u.floor() } else { 0.0 };
+        let row = ((k + TWO_52).to_bits() - TWO_52.to_bits()) as usize;
+        (inside, row, u - k)
     }
 
     /// Row `k` of `span` interpolated towards row `k + 1` with weight `w`.
@@ -988,9 +999,9 @@ fn stage_table<E: Rhs, const C: usize>(
     let mut w = [0.0; C];
     let mut on_grid = t.synapse;
     for l in 0..C {
-        let (row, weight) = t.position(rates.v[l]);
-        on_grid &= row.is_some();
-        (k[l], w[l]) = (row.unwrap_or(0), weight);
+        let inside;
+        (inside, k[l], w[l]) = t.position(rates.v[l]);
+        on_grid &= inside;
     }
     if !on_grid {
         return stage::<E, C>(net, Some(t), rd, first, dt, rates, from, d, v, m, h, n, x, s);
