@@ -1253,8 +1253,11 @@ pub fn step(lanes: &Lanes, scheme: &Scheme, st: &mut State, input: &StepInput, w
             }
         }
         Method::ExpMidpoint if scheme.fast => midpoint_simd::<Vector>(lanes, scheme.table, dt_ms, st, input, ws),
-        // Below one full chunk, entry by entry is faster (see midpoint_libm).
-        Method::ExpMidpoint if total >= W => midpoint_simd::<Libm>(lanes, scheme.table, dt_ms, st, input, ws),
+        // Below one full chunk, entry by entry is faster (see midpoint_libm),
+        // but for tables, whose passes pay off on any chunk.
+        Method::ExpMidpoint if total >= W || scheme.table.is_some() => {
+            midpoint_simd::<Libm>(lanes, scheme.table, dt_ms, st, input, ws)
+        }
         Method::ExpMidpoint => midpoint_libm(lanes, scheme.table, dt_ms, st, input, ws),
     }
     clamped
