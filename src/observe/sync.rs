@@ -35,6 +35,8 @@ pub struct ChiAccumulator {
     /// Per population: Welford mean and M2 of the population-mean voltage.
     mean_bar: Vec<f64>,
     m2_bar: Vec<f64>,
+    /// Scratch: per population, the sum of this sample's voltages.
+    sum_bar: Vec<f64>,
 }
 
 impl ChiAccumulator {
@@ -52,6 +54,7 @@ impl ChiAccumulator {
             m2: vec![0.0; n * populations],
             mean_bar: vec![0.0; populations],
             m2_bar: vec![0.0; populations],
+            sum_bar: vec![0.0; populations],
         }
     }
 
@@ -67,11 +70,26 @@ impl ChiAccumulator {
             *mean += d * inv;
             *m2 += d * (v - *mean);
         }
-        for (p, vs) in v_mv.chunks_exact(self.n.max(1)).enumerate() {
-            let vbar = vs.iter().fold(0.0, |sum, &v| sum + v) / self.n as f64;
-            let d = vbar - self.mean_bar[p];
-            self.mean_bar[p] += d * inv;
-            self.m2_bar[p] += d * (vbar - self.mean_bar[p]);
+        // Each population's sum 0 + V_0 + V_1 + ... in that order; with
+        // several populations taken neuron by neuron across them, so that
+        // the updates below run as one loop over populations, which
+        // vectorises (a pair ensemble is 8 populations of 2).
+        let n = self.n.max(1);
+        if let [sum] = &mut self.sum_bar[..] {
+            *sum = v_mv.iter().fold(0.0, |sum, &v| sum + v);
+        } else {
+            self.sum_bar.fill(0.0);
+            for i in 0..n {
+                for (sum, vs) in self.sum_bar.iter_mut().zip(v_mv.chunks_exact(n)) {
+                    *sum += vs[i];
+                }
+            }
+        }
+        for ((&sum, mean), m2) in self.sum_bar.iter().zip(&mut self.mean_bar).zip(&mut self.m2_bar) {
+            let vbar = sum / self.n as f64;
+            let d = vbar - *mean;
+            *mean += d * inv;
+            *m2 += d * (vbar - *mean);
         }
     }
 
