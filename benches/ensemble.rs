@@ -18,6 +18,14 @@ use std::time::Instant;
 /// Repeats per figure (the median is printed).
 const REPEATS: usize = 5;
 
+/// Each workload runs with the default integrator and with each opt-in
+/// evaluation shortcut: (label suffix, [integrator] lines).
+const MODES: [(&str, &str); 3] = [
+    ("", ""),
+    (", `integrator.fast = true` (opt-in)", "fast = true\n"),
+    (", `integrator.tables = true` (opt-in)", "tables = true\n"),
+];
+
 /// `integrator` is extra lines for the spec's [integrator] table.
 fn plan_with(neurons: usize, replicates: u32, ms: f64, normalize: bool, integrator: &str) -> Plan {
     let v0: Vec<String> = (0..neurons)
@@ -80,11 +88,7 @@ fn main() {
 
     let numpy_pair = numpy(&["--trials", "10000", "--neurons", "2", "--ms", "100", "--repeats", "3"]);
     let rate = |plan: &Plan, threads: usize| plan.neuron_steps() as f64 / time_ensemble(plan, threads, REPEATS);
-    for (label, integrator) in [
-        ("", ""),
-        (", `integrator.fast = true` (opt-in)", "fast = true\n"),
-        (", `integrator.tables = true` (opt-in)", "tables = true\n"),
-    ] {
+    for (label, integrator) in MODES {
         let pair = plan_with(2, 1000, 100.0, false, integrator);
         row(
             &format!("pair ensemble: 2 neurons, dt 0.01, sigma 2 (1000 x 100 ms; numpy 10000 x 100 ms){label}"),
@@ -104,7 +108,7 @@ fn main() {
         "1",
         "--normalize",
     ]);
-    for (label, integrator) in [("", ""), (", `integrator.fast = true`", "fast = true\n")] {
+    for (label, integrator) in MODES {
         let big = plan_with(100, 10, 100.0, true, integrator);
         row(
             &format!("100-neuron all-to-all, normalised (10 x 100 ms; numpy 100 x 100 ms){label}"),
@@ -114,7 +118,7 @@ fn main() {
     }
 
     let numpy_single = numpy(&["--trials", "1", "--neurons", "2", "--ms", "1000", "--repeats", "1"]);
-    for (label, integrator) in [("", ""), (", `integrator.fast = true`", "fast = true\n")] {
+    for (label, integrator) in MODES {
         let single = plan_with(2, 1, 1000.0, false, integrator);
         let wall = time_ensemble(&single, 1, 2 * REPEATS + 1);
         row(
@@ -124,7 +128,7 @@ fn main() {
         );
     }
 
-    for (label, integrator) in [("", ""), (", `integrator.fast = true`", "fast = true\n")] {
+    for (label, integrator) in MODES {
         let pair = plan_with(2, 2000, 100.0, false, integrator);
         let (one, two) = (rate(&pair, 1), rate(&pair, 2));
         println!(
@@ -149,7 +153,7 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("spikesweep-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let trials = 20_000;
-    for (label, integrator) in [("", ""), (", `integrator.fast = true`", "fast = true\n")] {
+    for (label, integrator) in MODES {
         let spec = dir.join("tiny.toml");
         std::fs::write(
             &spec,
