@@ -1142,18 +1142,42 @@ fn midpoint_simd<E: Rhs>(
     input: &StepInput,
     ws: &mut Workspace,
 ) {
+    match simd() {
+        // SAFETY: simd() says the CPU supports AVX-512F and FMA.
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512 => unsafe { midpoint_avx512::<E>(lanes, table, dt, st, input, ws) },
+        // SAFETY: simd() says the CPU supports AVX2 and FMA.
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 => unsafe { midpoint_avx2::<E>(lanes, table, dt, st, input, ws) },
+        _ => midpoint::<E>(lanes, table, dt, st, input, ws),
+    }
+}
+
+/// The widest build of a hot loop this CPU can run, checked at run time so
+/// that one binary serves every x86-64 machine (std caches the check).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Simd {
+    /// AVX-512F and FMA.
+    Avx512,
+    /// AVX2 and FMA.
+    Avx2,
+    /// Baseline x86-64 (SSE2), or another architecture.
+    Portable,
+}
+
+/// See [`Simd`].
+pub fn simd() -> Simd {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU supports AVX-512F and FMA, checked on the line above.
-            return unsafe { midpoint_avx512::<E>(lanes, table, dt, st, input, ws) };
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("fma") {
+            return Simd::Avx512;
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU supports AVX2 and FMA, checked on the line above.
-            return unsafe { midpoint_avx2::<E>(lanes, table, dt, st, input, ws) };
+        if has!("avx2") && has!("fma") {
+            return Simd::Avx2;
         }
     }
-    midpoint::<E>(lanes, table, dt, st, input, ws)
+    Simd::Portable
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -1517,10 +1541,11 @@ mod tests {
 
     /// Runs `kernel` 200 steps on 11 lanes of a coupled pair (22 entries:
     /// one full chunk, one of 4, one of 2) from spread-out states with
-    /// noise increments.
-    fn run_pair_lanes(net: &Network, kernel: Kernel) -> State {
+    /// noise increments, one of them starting below any table's grid.
+    fn run_pair_lanes(net: &Network, table: Option<&GateTable>, kernel: Kernel) -> State {
         let lanes = Lanes::new(vec![net; 11]);
-        let v0: Vec<f64> = (0..22).map(|j| -80.0 + 5.7 * j as f64).collect();
+        let mut v0: Vec<f64> = (0..22).map(|j| -80.0 + 5.7 * j as f64).collect();
+        v0[3] = TABLE_V_MIN_MV - 5.0;
         let start = State::stack([State::at_rest(net, &v0[..2])].into_iter().chain((1..11).map(|b| {
             let mut st = State::at_rest(net, &v0[2 * b..2 * b + 2]);
             st.v_mv.iter_mut().for_each(|v| *v += 1.0);
@@ -1535,7 +1560,7 @@ mod tests {
         };
         let (mut st, mut ws) = (start, Workspace::new(22));
         for _ in 0..200 {
-            kernel(&lanes, None, 0.01, &mut st, &input, &mut ws);
+            kernel(&lanes, table, 0.01, &mut st, &input, &mut ws);
         }
         assert!(st.v_mv.iter().all(|v| v.is_finite()));
         st
@@ -1548,17 +1573,23 @@ mod tests {
     /// give the same bits: the arithmetic is the same correctly rounded
     /// operations in the same order, so the states must agree to the bit.
     /// A results file must not depend on the machine.
-    fn every_build_agrees<E: Rhs>(net: &Network) -> State {
-        let portable = run_pair_lanes(net, midpoint::<E>);
-        assert_eq!(run_pair_lanes(net, midpoint_simd::<E>), portable, "dispatched build");
+    fn every_build_agrees<E: Rhs>(net: &Network, table: Option<&GateTable>) -> State {
+        let portable = run_pair_lanes(net, table, midpoint::<E>);
+        assert_eq!(
+            run_pair_lanes(net, table, midpoint_simd::<E>),
+            portable,
+            "dispatched build"
+        );
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                let avx2 = run_pair_lanes(net, |l, t, d, s, i, w| unsafe { midpoint_avx2::<E>(l, t, d, s, i, w) });
+                let avx2 = run_pair_lanes(net, table, |l, t, d, s, i, w| unsafe {
+                    midpoint_avx2::<E>(l, t, d, s, i, w)
+                });
                 assert_eq!(avx2, portable, "AVX2");
             }
             if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma") {
-                let avx512 = run_pair_lanes(net, |l, t, d, s, i, w| unsafe {
+                let avx512 = run_pair_lanes(net, table, |l, t, d, s, i, w| unsafe {
                     midpoint_avx512::<E>(l, t, d, s, i, w)
                 });
                 assert_eq!(avx512, portable, "AVX-512");
@@ -1585,7 +1616,7 @@ mod tests {
 
     #[test]
     fn every_simd_build_of_the_fast_stepper_gives_the_same_bits() {
-        every_build_agrees::<Vector>(&coupled_pair(false));
+        every_build_agrees::<Vector>(&coupled_pair(false), None);
     }
 
     #[test]
@@ -1595,8 +1626,31 @@ mod tests {
         // entry by entry (midpoint_libm), on every build, for both synapses.
         for double_exp in [false, true] {
             let net = coupled_pair(double_exp);
-            let passes = every_build_agrees::<Libm>(&net);
-            assert_eq!(passes, run_pair_lanes(&net, midpoint_libm), "double_exp = {double_exp}");
+            let passes = every_build_agrees::<Libm>(&net, None);
+            assert_eq!(
+                passes,
+                run_pair_lanes(&net, None, midpoint_libm),
+                "double_exp = {double_exp}"
+            );
+        }
+    }
+
+    #[test]
+    fn table_passes_give_the_bits_of_the_entrywise_lookups() {
+        // stage_table (positions, V, then gates from one row per entry)
+        // must give what advance's lookup gives entry by entry, on every
+        // build; a chunk with an entry off the grid, or the double-exp
+        // synapse (not tabulated), falls back to the entry-wise stage.
+        for double_exp in [false, true] {
+            let net = coupled_pair(double_exp);
+            let table = GateTable::for_dt(0.01, (!double_exp).then_some(&net.synapse));
+            let passes = every_build_agrees::<Libm>(&net, Some(&table));
+            assert_eq!(
+                passes,
+                run_pair_lanes(&net, Some(&table), midpoint_libm),
+                "double_exp = {double_exp}"
+            );
+            assert_ne!(passes, run_pair_lanes(&net, None, midpoint_libm), "the table is used");
         }
     }
 
