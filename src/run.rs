@@ -121,12 +121,19 @@ pub fn simulate_lanes(
     let mut chi = ChiAccumulator::stacked(n, seeds.len());
     // Samples at t = k dt enter chi when transient_ms <= t < duration_ms.
     let first_sample = (cfg.transient_ms / cfg.dt_ms - 1e-9).ceil().max(0.0) as u64;
-    let integrated = integrate_lanes(cfg, seeds, |step, t_ms, state| {
-        if step >= first_sample && step < cfg.n_steps {
-            chi.push(&state.v_mv);
-        }
-        observe(step, t_ms, state);
-    });
+    // Inlined into the SIMD build of the loop that calls it (as is
+    // chi's push), so that the push vectorises at that level.
+    let integrated = integrate_lanes(
+        cfg,
+        seeds,
+        #[inline(always)]
+        |step, t_ms, state| {
+            if step >= first_sample && step < cfg.n_steps {
+                chi.push(&state.v_mv);
+            }
+            observe(step, t_ms, state);
+        },
+    );
     integrated
         .into_iter()
         .enumerate()

@@ -60,7 +60,9 @@ impl ChiAccumulator {
 
     /// Adds one time sample of every neuron's voltage (population p's
     /// neurons at `p n .. (p + 1) n`).
-    #[inline]
+    /// Inlined so that it is compiled with the SIMD level of the trial loop
+    /// that calls it (see `run::integrate_lanes`).
+    #[inline(always)]
     pub fn push(&mut self, v_mv: &[f64]) {
         debug_assert_eq!(v_mv.len(), self.mean.len());
         self.count += 1;
