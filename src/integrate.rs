@@ -218,6 +218,9 @@ impl<'a> Lanes<'a> {
     }
 
     /// Synaptic drive and gap currents of every lane from the stacked `v`, `s`.
+    /// Inlined so that it is compiled at the SIMD level of the kernel
+    /// that calls it.
+    #[inline(always)]
     fn couple(&self, v_mv: &[f64], s: &[f64], drive: &mut [f64], gap: &mut [f64]) {
         let n = self.nets[0].n();
         if self.shared {

@@ -129,6 +129,7 @@ impl Coupling {
     /// [`Self::drive`] for consecutive blocks of `n` entries (independent
     /// copies of the network, see `integrate::Lanes`), each block on its
     /// own; the same sums in the same order, so the same bits.
+    #[inline(always)]
     pub fn drive_blocks(&self, s: &[f64], drive: &mut [f64], n: usize) {
         match self {
             Coupling::Uncoupled => drive.fill(0.0),
