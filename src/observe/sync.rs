@@ -174,9 +174,12 @@ pub fn kuramoto_r(trains: &[&[f64]], t0_ms: f64, t1_ms: f64, h_ms: f64) -> Optio
                 _ => unreachable!("chunks of 1 to 4"),
             }
         }
-        for (re, im) in re[..len].iter().zip(&im[..len]) {
-            total += (re * re + im * im).sqrt() / n as f64;
+        // R per sample in a loop of its own, which vectorises (square
+        // roots and divisions are the costly part), then summed in order.
+        for (re, &im) in re.iter_mut().zip(im.iter()) {
+            *re = (*re * *re + im * im).sqrt() / n as f64;
         }
+        total = re.iter().fold(total, |sum, r| sum + r);
     }
     Some(total / samples as f64)
 }
