@@ -1168,19 +1168,23 @@ pub enum Simd {
     Portable,
 }
 
-/// See [`Simd`].
+/// See [`Simd`]. Checked once per process: a step asks on every call, and
+/// three feature checks cost a lone pair's step 23 instructions.
 pub fn simd() -> Simd {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::is_x86_feature_detected as has;
-        if has!("avx512f") && has!("fma") {
-            return Simd::Avx512;
+    static LEVEL: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx512f") && has!("fma") {
+                return Simd::Avx512;
+            }
+            if has!("avx2") && has!("fma") {
+                return Simd::Avx2;
+            }
         }
-        if has!("avx2") && has!("fma") {
-            return Simd::Avx2;
-        }
-    }
-    Simd::Portable
+        Simd::Portable
+    })
 }
 
 #[cfg(target_arch = "x86_64")]
