@@ -326,9 +326,9 @@ impl Rhs for Libm {
         x: &mut [f64; C],
         s: &mut [f64; C],
     ) {
-        // Passes pay off on full chunks only: on chunks of 4 to 12 entries
-        // they cost 8 % more than entry by entry (criterion). Tables are
-        // lookups, not exponentials: entry by entry too.
+        // The libm passes pay off on full chunks only: on chunks of 4 to 12
+        // entries they cost 8 % more than entry by entry (criterion). The
+        // table passes pay off on any chunk.
         if let Some(t) = table {
             stage_table::<Libm, C>(net, t, rd, first, dt, rates, from, d, v, m, h, n, x, s);
         } else if C == W {
@@ -733,7 +733,9 @@ macro_rules! specialise {
 /// chunked loops (criterion: 290 against 350 ns for a pair, 1.15 against
 /// 1.46 us for 8 entries). Out of line, as is [`midpoint_simd`]: with both
 /// inlined, `step` carried the large stack frame of the SIMD chunks on
-/// every call, which doubled the cost of a lone pair's step.
+/// every call, which doubled the cost of a lone pair's step. With a table
+/// it is the entry-by-entry reference the tests hold [`stage_table`] to;
+/// runs with tables take the passes at any size.
 #[inline(never)]
 fn midpoint_libm(
     lanes: &Lanes,
@@ -975,7 +977,8 @@ fn stage_split<const C: usize>(
 
 /// [`stage`] with the gates from the table (`integrator.tables`), in
 /// passes: every entry's grid position, then V, then the gates entry by
-/// entry from the two rows around the position. The lookup and [`settle`]
+/// entry from the row below the position (values and differences to the
+/// next grid point). The lookup and [`settle`]
 /// are [`GateTable::lookup`]'s and [`advance`]'s, so the bits are too; a
 /// chunk with an entry off the grid, or with the double-exponential synapse
 /// (whose x the table lacks), takes [`stage`], which handles both per
