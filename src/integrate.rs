@@ -254,6 +254,9 @@ pub struct Scheme<'a> {
 /// How the stepper evaluates the right-hand side: every formula as written
 /// with libm ([`Libm`], the default) or rearranged for SIMD ([`Vector`]).
 trait Rhs {
+    /// Whether the AVX-512 build of this kernel beats its AVX2 build on
+    /// full chunks (see [`midpoint_simd`]).
+    const WIDE: bool;
     fn exp(x: f64) -> f64;
     /// m, h, n relaxed over `dt` at voltage `v`.
     fn gates(v: f64, m: f64, h: f64, n: f64, dt: f64) -> (f64, f64, f64);
@@ -288,6 +291,7 @@ trait Rhs {
 struct Libm;
 
 impl Rhs for Libm {
+    const WIDE: bool = false;
     #[inline(always)]
     fn exp(x: f64) -> f64 {
         x.exp()
@@ -343,6 +347,7 @@ impl Rhs for Libm {
 struct Vector;
 
 impl Rhs for Vector {
+    const WIDE: bool = true;
     #[inline(always)]
     fn exp(x: f64) -> f64 {
         vexp::exp(x)
@@ -1148,11 +1153,22 @@ fn midpoint_simd<E: Rhs>(
     input: &StepInput,
     ws: &mut Workspace,
 ) {
-    match simd() {
+    // AVX-512 pays only for the fast kernel's own exponentials on full
+    // chunks. Measured (criterion, exp-midpoint step, AVX-512 build against
+    // AVX2 build on this machine): fast, 8 pair lanes 361 vs 502 ns, but a
+    // lone pair 240 vs 170 ns; default, 8 pair lanes 1.80 vs 1.64 us and
+    // 100 neurons 12.3 vs 11.0 us (libm's calls from AVX-512 code cost
+    // more); tables 186 vs 172 ns and 1.23 vs 1.05 us.
+    let level = match simd() {
+        Simd::Avx512 if !E::WIDE || table.is_some() || lanes.len() < W => Simd::Avx2,
+        level => level,
+    };
+    match level {
         // SAFETY: simd() says the CPU supports AVX-512F and FMA.
         #[cfg(target_arch = "x86_64")]
         Simd::Avx512 => unsafe { midpoint_avx512::<E>(lanes, table, dt, st, input, ws) },
-        // SAFETY: simd() says the CPU supports AVX2 and FMA.
+        // SAFETY: simd() says the CPU supports AVX2 and FMA (AVX-512F
+        // and FMA imply both).
         #[cfg(target_arch = "x86_64")]
         Simd::Avx2 => unsafe { midpoint_avx2::<E>(lanes, table, dt, st, input, ws) },
         _ => midpoint::<E>(lanes, table, dt, st, input, ws),
