@@ -214,7 +214,15 @@ pub fn integrate_lanes(cfg: &TrialConfig, seeds: &[u64], observe: impl FnMut(u64
     // passes (chi, the event and sanity checks, copies) vectorise wider.
     // Same operations, same bits (the shipped experiments give identical
     // tables); tables pair ensemble 0.915 -> 0.87 s (CLI, 2000 x 100 ms).
-    match simd() {
+    // With the default kernel (libm calls, AVX2 build) the AVX2 build of
+    // the loop is the faster one too (run_ensemble, 1 thread, 5 runs each,
+    // three times: pair ensembles +7-10 %, 100 neurons +3-9 %; a lone pair
+    // 35.6 -> 34.4 ms); with fast or tables the AVX-512 build (4-8 %).
+    let level = match simd() {
+        Simd::Avx512 if !cfg.fast && cfg.gate_table.is_none() => Simd::Avx2,
+        level => level,
+    };
+    match level {
         // SAFETY: simd() says the CPU supports AVX-512F and FMA.
         #[cfg(target_arch = "x86_64")]
         Simd::Avx512 => unsafe { integrate_lanes_avx512(cfg, seeds, observe) },
