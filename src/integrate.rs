@@ -1006,9 +1006,12 @@ fn stage_table<E: Rhs, const C: usize>(
     x: &mut [f64; C],
     s: &mut [f64; C],
 ) {
+    if !t.synapse {
+        return stage::<E, C>(net, Some(t), rd, first, dt, rates, from, d, v, m, h, n, x, s);
+    }
     let mut k = [0usize; C];
     let mut w = [0.0; C];
-    let mut on_grid = t.synapse;
+    let mut on_grid = true;
     for l in 0..C {
         let inside;
         (inside, k[l], w[l]) = t.position(rates.v[l]);
