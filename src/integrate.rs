@@ -1029,13 +1029,106 @@ fn stage_table<E: Rhs, const C: usize>(
         v[l] = stage_v(first, u, from.v[l], dt, f, d.dv[l]);
     }
     let span = if first { Span::Half } else { Span::Full };
+    *x = *from.x;
+    #[cfg(target_arch = "x86_64")]
+    if C >= 2 && simd() != Simd::Portable {
+        // SAFETY: simd() says the CPU has AVX2 and FMA.
+        return unsafe { settle_rows_avx2(&t.rows[span as usize], &k, &w, from, [m, h, n, s]) };
+    }
     for l in 0..C {
         let g = t.interpolate(span, k[l], w[l]);
         m[l] = settle(from.m[l], g[0], g[4]);
         h[l] = settle(from.h[l], g[1], g[5]);
         n[l] = settle(from.n[l], g[2], g[6]);
         s[l] = settle(from.s[l], g[3], g[7]);
-        x[l] = from.x[l];
+    }
+}
+
+/// The gate updates of [`stage_table`] (m, h, n, s of entry l from row
+/// `k[l]` interpolated with weight `w[l]`), four entries at a time in AVX2
+/// registers: the four rows' interpolations are transposed into one
+/// register per gate, then settled together. Left to the compiler, each
+/// entry's values were inserted into the gate arrays one by one, and the
+/// clamp became a branch per value. The same IEEE operations in the same
+/// order as [`GateTable::interpolate`] and [`settle`], so the same bits
+/// (tested: `table_passes_give_the_bits_of_the_entrywise_lookups`). A
+/// remainder of two entries (a lone pair) goes through the same registers
+/// half filled; one of one entry, entry-wise.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn settle_rows_avx2<const C: usize>(
+    rows: &[[f64; 16]],
+    k: &[usize; C],
+    w: &[f64; C],
+    from: Rows<C>,
+    out: [&mut [f64; C]; 4],
+) {
+    use std::arch::x86_64::*;
+    let [m, h, n, s] = out;
+    let (zero, one) = (_mm256_setzero_pd(), _mm256_set1_pd(1.0));
+    // clamp(0, 1) as f64::clamp has it: below 0 -> 0, above 1 -> 1, NaN kept.
+    let settle4 = |x: __m256d, x_inf: __m256d, decay: __m256d| {
+        let y = _mm256_add_pd(x_inf, _mm256_mul_pd(_mm256_sub_pd(x, x_inf), decay));
+        let y = _mm256_blendv_pd(y, zero, _mm256_cmp_pd::<_CMP_LT_OQ>(y, zero));
+        _mm256_blendv_pd(y, one, _mm256_cmp_pd::<_CMP_GT_OQ>(y, one))
+    };
+    // Entry l's [m, h, n, s] x_inf and decay factors, interpolated.
+    let interpolate = |l: usize| {
+        let row = rows[k[l]].as_ptr();
+        let wl = _mm256_set1_pd(w[l]);
+        let at = |j| _mm256_loadu_pd(row.add(j));
+        (
+            _mm256_add_pd(at(0), _mm256_mul_pd(wl, at(8))),
+            _mm256_add_pd(at(4), _mm256_mul_pd(wl, at(12))),
+        )
+    };
+    for l in (0..C - C % 4).step_by(4) {
+        let [(i0, d0), (i1, d1), (i2, d2), (i3, d3)] = std::array::from_fn(|q| interpolate(l + q));
+        // 4 x 4 transposes: one register per gate, entries l .. l + 4.
+        let transpose = |r0, r1, r2, r3| {
+            let (a, b) = (_mm256_unpacklo_pd(r0, r1), _mm256_unpackhi_pd(r0, r1));
+            let (c, d) = (_mm256_unpacklo_pd(r2, r3), _mm256_unpackhi_pd(r2, r3));
+            [
+                _mm256_permute2f128_pd::<0x20>(a, c),
+                _mm256_permute2f128_pd::<0x20>(b, d),
+                _mm256_permute2f128_pd::<0x31>(a, c),
+                _mm256_permute2f128_pd::<0x31>(b, d),
+            ]
+        };
+        let x_inf = transpose(i0, i1, i2, i3);
+        let decay = transpose(d0, d1, d2, d3);
+        for (j, (to, old)) in [
+            (&mut *m, from.m),
+            (&mut *h, from.h),
+            (&mut *n, from.n),
+            (&mut *s, from.s),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let x = _mm256_loadu_pd(old[l..l + 4].as_ptr());
+            _mm256_storeu_pd(to[l..l + 4].as_mut_ptr(), settle4(x, x_inf[j], decay[j]));
+        }
+    }
+    let mut l = C - C % 4;
+    if C - l >= 2 {
+        // [m_l, m_l+1, n_l, n_l+1] and [h_l, h_l+1, s_l, s_l+1].
+        let ((i0, d0), (i1, d1)) = (interpolate(l), interpolate(l + 1));
+        let pairs = |a: &[f64; C], b: &[f64; C]| _mm256_loadu2_m128d(b[l..l + 2].as_ptr(), a[l..l + 2].as_ptr());
+        let (x_mn, x_hs) = (pairs(from.m, from.n), pairs(from.h, from.s));
+        let mn = settle4(x_mn, _mm256_unpacklo_pd(i0, i1), _mm256_unpacklo_pd(d0, d1));
+        let hs = settle4(x_hs, _mm256_unpackhi_pd(i0, i1), _mm256_unpackhi_pd(d0, d1));
+        _mm256_storeu2_m128d(n[l..l + 2].as_mut_ptr(), m[l..l + 2].as_mut_ptr(), mn);
+        _mm256_storeu2_m128d(s[l..l + 2].as_mut_ptr(), h[l..l + 2].as_mut_ptr(), hs);
+        l += 2;
+    }
+    if l < C {
+        let g: [f64; 8] = std::array::from_fn(|j| rows[k[l]][j] + w[l] * rows[k[l]][8 + j]);
+        m[l] = settle(from.m[l], g[0], g[4]);
+        h[l] = settle(from.h[l], g[1], g[5]);
+        n[l] = settle(from.n[l], g[2], g[6]);
+        s[l] = settle(from.s[l], g[3], g[7]);
     }
 }
 
@@ -1680,6 +1773,60 @@ mod tests {
                 "double_exp = {double_exp}"
             );
             assert_ne!(passes, run_pair_lanes(&net, None, midpoint_libm), "the table is used");
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn settle_rows_agrees<const C: usize>(rng: &mut Xoshiro256PlusPlus) {
+        use rand::RngExt;
+        // Rows, weights and gates over wider ranges than a table holds, so
+        // that results fall below 0 and above 1 (the clamp), and NaN gates.
+        let rows: Vec<[f64; 16]> = (0..9)
+            .map(|_| std::array::from_fn(|_| rng.random_range(-0.3..1.3)))
+            .collect();
+        let k: [usize; C] = std::array::from_fn(|_| rng.random_range(0..9));
+        let w: [f64; C] = std::array::from_fn(|_| rng.random());
+        let gate = |rng: &mut Xoshiro256PlusPlus| -> [f64; C] {
+            std::array::from_fn(|_| {
+                if rng.random_ratio(1, 20) {
+                    f64::NAN
+                } else {
+                    rng.random_range(-0.5..1.5)
+                }
+            })
+        };
+        let from_gates = [gate(rng), gate(rng), gate(rng), gate(rng), gate(rng), gate(rng)];
+        let [v, m, h, n, x, s] = &from_gates;
+        let from = Rows { v, m, h, n, x, s };
+        let mut out = [[0.0; C]; 4];
+        let [om, oh, on, os] = &mut out;
+        // SAFETY: checked just above.
+        unsafe { settle_rows_avx2(&rows, &k, &w, from, [om, oh, on, os]) };
+        for l in 0..C {
+            let row = &rows[k[l]];
+            let g: [f64; 8] = std::array::from_fn(|j| row[j] + w[l] * row[8 + j]);
+            let want = [
+                settle(m[l], g[0], g[4]),
+                settle(h[l], g[1], g[5]),
+                settle(n[l], g[2], g[6]),
+                settle(s[l], g[3], g[7]),
+            ];
+            let got = [out[0][l], out[1][l], out[2][l], out[3][l]];
+            assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "C = {C}, entry {l}");
+        }
+    }
+
+    #[test]
+    fn settle_rows_avx2_gives_the_bits_of_interpolate_and_settle() {
+        // Groups of 4, the pair remainder of a lone pair, a lone remainder.
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(17);
+            for _ in 0..200 {
+                settle_rows_agrees::<16>(&mut rng);
+                settle_rows_agrees::<2>(&mut rng);
+                settle_rows_agrees::<7>(&mut rng);
+            }
         }
     }
 
