@@ -531,6 +531,11 @@ mod tests {
             "[network]\nn = 2\nstrength = 0.1\n[noise]\nsigma = 2.0\n",
             "[integrator]\nfast = true\n[network]\nn = 2\nstrength = 0.1\n[noise]\nsigma = 2.0\n",
             "[integrator]\ntables = true\n[network]\nn = 3\nstrength = 0.1\n[noise]\nsigma = 2.0\ntau_ms = 5.0\nshared = 0.5\n",
+            // Lone pairs step in local arrays (midpoint_fixed), stacked
+            // ones in chunks: both synapses, coloured noise, gap junctions.
+            "[integrator]\ntables = true\n[network]\nn = 2\nstrength = 0.1\n[noise]\nsigma = 2.0\ntau_ms = 5.0\nshared = 0.5\n",
+            "[integrator]\ntables = true\n[network]\nn = 2\nstrength = 0.1\n[synapse]\nkind = \"double-exp\"\n[gap]\ng = 0.05\n\
+             [noise]\nsigma = 2.0\n",
             "[integrator]\nfast = true\n[network]\nn = 5\ntopology = \"random\"\np = 0.5\nstrength = 0.2\nresample = true\n\
              [synapse]\nkind = \"double-exp\"\n[gap]\ng = 0.05\n[neuron]\ni_inj = { uniform = [8.0, 12.0] }\n[noise]\nsigma = 1.0\n",
             "[integrator]\nfast = true\n[network]\nn = 2\n[noise]\nsigma = 300.0\n",
