@@ -338,7 +338,9 @@ fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
         .filter(|id| opened.done.binary_search(id).is_err())
         .collect();
 
-    // First Ctrl-C: finish the running trials, commit them, exit 130.
+    // First Ctrl-C: the running trials give up within a few milliseconds
+    // (they are computed again on --resume), the finished ones are
+    // committed, exit 130.
     // A second one exits at once (what is committed stays committed).
     let exit_code = Arc::new(AtomicUsize::new(0));
     let interrupted = Arc::new(AtomicBool::new(false));

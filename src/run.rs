@@ -112,20 +112,28 @@ fn counts_clamps(cfg: &TrialConfig) -> bool {
 /// one stacked state: each outcome is the very one [`simulate_trial`] gives
 /// for its seed, bit for bit (tested). `observe` sees the stacked state
 /// (lane b's neurons at `b n .. (b + 1) n`).
-pub fn simulate_lanes(
+pub fn simulate_lanes(cfg: &TrialConfig, seeds: &[u64], observe: impl FnMut(u64, f64, &State)) -> Vec<TrialOutcome> {
+    simulate_lanes_until(cfg, seeds, &|| false, observe).expect("never asked to stop")
+}
+
+/// [`simulate_lanes`], given up (None) once `stop()` is true: the loop
+/// asks every [`STOP_CHECK_STEPS`] steps.
+pub fn simulate_lanes_until(
     cfg: &TrialConfig,
     seeds: &[u64],
+    stop: &dyn Fn() -> bool,
     mut observe: impl FnMut(u64, f64, &State),
-) -> Vec<TrialOutcome> {
+) -> Option<Vec<TrialOutcome>> {
     let n = cfg.network.n();
     let mut chi = ChiAccumulator::stacked(n, seeds.len());
     // Samples at t = k dt enter chi when transient_ms <= t < duration_ms.
     let first_sample = (cfg.transient_ms / cfg.dt_ms - 1e-9).ceil().max(0.0) as u64;
     // Inlined into the SIMD build of the loop that calls it (as is
     // chi's push), so that the push vectorises at that level.
-    let integrated = integrate_lanes(
+    let integrated = integrate_lanes_until(
         cfg,
         seeds,
+        stop,
         #[inline(always)]
         |step, t_ms, state| {
             if step >= first_sample && step < cfg.n_steps {
@@ -134,11 +142,14 @@ pub fn simulate_lanes(
             observe(step, t_ms, state);
         },
     );
-    integrated
-        .into_iter()
-        .enumerate()
-        .map(|(b, lane)| reduce(cfg, lane, chi.chi_of(b)))
-        .collect()
+    let integrated = integrated?;
+    Some(
+        integrated
+            .into_iter()
+            .enumerate()
+            .map(|(b, lane)| reduce(cfg, lane, chi.chi_of(b)))
+            .collect(),
+    )
 }
 
 /// One trial's spikes and voltage statistics reduced to its outcome.
@@ -210,6 +221,23 @@ pub struct Integrated {
 /// [`simulate_lanes`] sit on top of it; benches/reductions.rs measures their
 /// cost against this bare loop.
 pub fn integrate_lanes(cfg: &TrialConfig, seeds: &[u64], observe: impl FnMut(u64, f64, &State)) -> Vec<Integrated> {
+    integrate_lanes_until(cfg, seeds, &|| false, observe).expect("never asked to stop")
+}
+
+/// How often (in steps) a trial asks whether to stop (Ctrl-C): often
+/// enough that a long trial stops at once (1024 steps of a 1000-neuron
+/// network take about 0.1 s), rarely enough to cost nothing.
+pub const STOP_CHECK_STEPS: u64 = 1024;
+
+/// [`integrate_lanes`], given up (None) once `stop()` is true, which it
+/// asks every [`STOP_CHECK_STEPS`] steps: a long trial need not run to
+/// its end before a Ctrl-C takes effect.
+pub fn integrate_lanes_until(
+    cfg: &TrialConfig,
+    seeds: &[u64],
+    stop: &dyn Fn() -> bool,
+    observe: impl FnMut(u64, f64, &State),
+) -> Option<Vec<Integrated>> {
     // The loop compiled for the widest SIMD this CPU has: its per-step
     // passes (chi, the event and sanity checks, copies) vectorise wider.
     // Same operations, same bits (the shipped experiments give identical
@@ -225,11 +253,11 @@ pub fn integrate_lanes(cfg: &TrialConfig, seeds: &[u64], observe: impl FnMut(u64
     match level {
         // SAFETY: simd() says the CPU supports AVX-512F and FMA.
         #[cfg(target_arch = "x86_64")]
-        Simd::Avx512 => unsafe { integrate_lanes_avx512(cfg, seeds, observe) },
+        Simd::Avx512 => unsafe { integrate_lanes_avx512(cfg, seeds, stop, observe) },
         // SAFETY: simd() says the CPU supports AVX2 and FMA.
         #[cfg(target_arch = "x86_64")]
-        Simd::Avx2 => unsafe { integrate_lanes_avx2(cfg, seeds, observe) },
-        _ => integrate_lanes_on(cfg, seeds, observe),
+        Simd::Avx2 => unsafe { integrate_lanes_avx2(cfg, seeds, stop, observe) },
+        _ => integrate_lanes_on(cfg, seeds, stop, observe),
     }
 }
 
@@ -238,9 +266,10 @@ pub fn integrate_lanes(cfg: &TrialConfig, seeds: &[u64], observe: impl FnMut(u64
 unsafe fn integrate_lanes_avx512(
     cfg: &TrialConfig,
     seeds: &[u64],
+    stop: &dyn Fn() -> bool,
     observe: impl FnMut(u64, f64, &State),
-) -> Vec<Integrated> {
-    integrate_lanes_on(cfg, seeds, observe)
+) -> Option<Vec<Integrated>> {
+    integrate_lanes_on(cfg, seeds, stop, observe)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -248,13 +277,19 @@ unsafe fn integrate_lanes_avx512(
 unsafe fn integrate_lanes_avx2(
     cfg: &TrialConfig,
     seeds: &[u64],
+    stop: &dyn Fn() -> bool,
     observe: impl FnMut(u64, f64, &State),
-) -> Vec<Integrated> {
-    integrate_lanes_on(cfg, seeds, observe)
+) -> Option<Vec<Integrated>> {
+    integrate_lanes_on(cfg, seeds, stop, observe)
 }
 
 #[inline(always)]
-fn integrate_lanes_on(cfg: &TrialConfig, seeds: &[u64], mut observe: impl FnMut(u64, f64, &State)) -> Vec<Integrated> {
+fn integrate_lanes_on(
+    cfg: &TrialConfig,
+    seeds: &[u64],
+    stop: &dyn Fn() -> bool,
+    mut observe: impl FnMut(u64, f64, &State),
+) -> Option<Vec<Integrated>> {
     let lanes_n = seeds.len();
     assert!(
         lanes_n == 1 || !counts_clamps(cfg),
@@ -323,6 +358,9 @@ fn integrate_lanes_on(cfg: &TrialConfig, seeds: &[u64], mut observe: impl FnMut(
     let mut running = lanes_n;
     observe(0, 0.0, &state);
     for k in 0..cfg.n_steps {
+        if k % STOP_CHECK_STEPS == STOP_CHECK_STEPS - 1 && stop() {
+            return None;
+        }
         draw_lanes(&mut noises, &mut rngs, n, (&mut noise_dv, &mut i_start, &mut i_mid));
         v_prev.copy_from_slice(&state.v_mv);
         let input = StepInput {
@@ -370,11 +408,11 @@ fn integrate_lanes_on(cfg: &TrialConfig, seeds: &[u64], mut observe: impl FnMut(
             }
         }
         if running == 0 {
-            return out;
+            return Some(out);
         }
         observe(k + 1, (k + 1) as f64 * dt, &state);
     }
-    out
+    Some(out)
 }
 
 /// Samples of one trial's state in long format: one row per (sample, neuron).
@@ -413,9 +451,11 @@ pub fn trace_trial(cfg: &TrialConfig, seed: u64, every: u64) -> (TrialOutcome, T
 /// Runs the given trials of `plan` on `pool` and returns the finished ones
 /// in the order of `ids`. Consecutive ids of one grid point run together as
 /// lanes ([`lanes_for`]), which changes no result. `on_done` is called from
-/// worker threads as each trial finishes (progress bars); once `stop()` is
-/// true no further batch starts (Ctrl-C), and the batches already running
-/// still finish and are returned.
+/// worker threads as each trial finishes (progress bars). Once `stop()` is
+/// true (Ctrl-C) no further batch starts, and the running ones give up
+/// within [`STOP_CHECK_STEPS`] steps: their trials are not returned (a
+/// resumed run computes them again), so a long trial never holds up the
+/// exit.
 pub fn run_ensemble(
     plan: &Plan,
     ids: &[u32],
@@ -446,7 +486,14 @@ pub fn run_ensemble(
         let trials: Vec<Trial> = batch.iter().map(|&id| plan.trial(id)).collect();
         let seeds: Vec<u64> = trials.iter().map(|t| t.seed).collect();
         let start = Instant::now();
-        let outcomes = simulate_lanes(&plan.points[trials[0].point as usize].config, &seeds, |_, _, _| {});
+        let Some(outcomes) = simulate_lanes_until(
+            &plan.points[trials[0].point as usize].config,
+            &seeds,
+            stop,
+            |_, _, _| {},
+        ) else {
+            return vec![];
+        };
         // Lanes share their wall time; each trial gets its share.
         let wall_ms = start.elapsed().as_secs_f64() * 1e3 / trials.len() as f64;
         let results: Vec<TrialResult> = trials
@@ -567,9 +614,9 @@ mod tests {
         ] {
             let cfg = config(extra);
             let seeds: Vec<u64> = (1..12).collect();
-            let portable = integrate_lanes_on(&cfg, &seeds, |_, _, _| {});
+            let portable = integrate_lanes_on(&cfg, &seeds, &|| false, |_, _, _| {});
             assert_eq!(
-                integrate_lanes(&cfg, &seeds, |_, _, _| {}),
+                Some(integrate_lanes(&cfg, &seeds, |_, _, _| {})),
                 portable,
                 "{extra}: dispatched"
             );
@@ -578,12 +625,12 @@ mod tests {
                 use std::arch::is_x86_feature_detected as has;
                 if has!("avx2") && has!("fma") {
                     // SAFETY: checked on the line above.
-                    let avx2 = unsafe { integrate_lanes_avx2(&cfg, &seeds, |_, _, _| {}) };
+                    let avx2 = unsafe { integrate_lanes_avx2(&cfg, &seeds, &|| false, |_, _, _| {}) };
                     assert_eq!(avx2, portable, "{extra}: AVX2");
                 }
                 if has!("avx512f") && has!("fma") {
                     // SAFETY: checked on the line above.
-                    let avx512 = unsafe { integrate_lanes_avx512(&cfg, &seeds, |_, _, _| {}) };
+                    let avx512 = unsafe { integrate_lanes_avx512(&cfg, &seeds, &|| false, |_, _, _| {}) };
                     assert_eq!(avx512, portable, "{extra}: AVX-512");
                 }
             }

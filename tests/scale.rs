@@ -202,7 +202,17 @@ fn sigint_commits_finished_trials_exits_130_and_says_how_to_resume() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Interrupt once a first part is committed: trials still running at
+    // Ctrl-C are dropped (and computed again on resume).
+    let start = std::time::Instant::now();
+    let committed = || {
+        std::fs::read_dir(out.join("parts"))
+            .is_ok_and(|mut d| d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".trials.parquet"))))
+    };
+    while !committed() {
+        assert!(start.elapsed() < Duration::from_secs(120), "no part committed in 120 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -235,6 +245,51 @@ fn sigint_commits_finished_trials_exits_130_and_says_how_to_resume() {
         .flatten()
         .collect();
     assert_eq!(ids, (0..240).collect::<Vec<_>>(), "sorted, complete, no duplicates");
+}
+
+#[test]
+fn sigint_stops_a_long_running_trial_at_once() {
+    // One trial of 1e6 ms: hours in this debug build. Ctrl-C must not wait
+    // for it (the trial loop asks every 1024 steps), nothing of it is
+    // written, and the exit says how to continue. The 30 s bound is far
+    // above the few milliseconds it takes and far below the trial's length:
+    // it fails only if the trial runs on.
+    let tmp = tempfile::tempdir().unwrap();
+    let s = write_spec(
+        tmp.path(),
+        "name = \"one_long\"\n[time]\nduration_ms = 1e6\n[network]\nn = 2\nstrength = 0.1\n[noise]\nsigma = 2.0\n",
+    );
+    let s = s.to_str().unwrap();
+    let out = tmp.path().join("out");
+    let o = out.to_str().unwrap();
+    let mut child = bin()
+        .args(["run", s, "--out", o])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(30) {
+            child.kill().unwrap();
+            panic!("the run was still going 30 s after Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let done = child.wait_with_output().unwrap();
+    assert_eq!(done.status.code(), Some(130));
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert!(
+        err.contains("0 of 1 trials are written") && err.contains("--resume"),
+        "{err}"
+    );
+    assert!(!out.join("trials.parquet").exists());
 }
 
 #[test]
