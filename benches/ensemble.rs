@@ -46,7 +46,7 @@ fn time_ensemble(plan: &Plan, threads: usize, repeats: usize) -> f64 {
     let mut walls: Vec<f64> = (0..repeats)
         .map(|_| {
             let t = Instant::now();
-            std::hint::black_box(run_ensemble(plan, &ids, &pool, &|_| {}, &|| false));
+            std::hint::black_box(run_ensemble(plan, &ids, &pool, &|_| {}, &|_| {}, &|| false));
             t.elapsed().as_secs_f64()
         })
         .collect();

@@ -361,19 +361,39 @@ fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
         .num_threads(threads)
         .build()
         .map_err(|e| format!("cannot start worker threads: {e}"))?;
-    let bar = if args.quiet || !std::io::stderr().is_terminal() {
-        ProgressBar::hidden()
-    } else {
-        let bar = ProgressBar::with_draw_target(Some(mine.len() as u64), ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{bar:40.cyan/blue} {pos}/{len} trials  {per_sec}  elapsed {elapsed}  ETA {eta}",
-            )
-            .expect("valid template"),
-        );
-        bar.set_position(opened.done.len() as u64);
-        bar.reset_eta();
-        bar
+    // The bar counts neuron-steps, which trials report as they go (every
+    // run::CHECK_STEPS steps): it moves during one long trial, and its ETA
+    // holds when trials differ in cost (a sweep over n or duration).
+    let work = |ids: &[u32]| -> u64 {
+        ids.iter()
+            .map(|&id| {
+                let cfg = &plan.points[plan.trial(id).point as usize].config;
+                cfg.n_steps * cfg.network.n() as u64
+            })
+            .sum()
+    };
+    let trials_done = AtomicUsize::new(mine.len() - todo.len());
+    let bar =
+        if args.quiet || !std::io::stderr().is_terminal() {
+            ProgressBar::hidden()
+        } else {
+            let bar = ProgressBar::with_draw_target(Some(work(&mine)), ProgressDrawTarget::stderr())
+                .with_message(format!("{}/{}", mine.len() - todo.len(), mine.len()));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:40.cyan/blue} {percent:>3}%  {msg} trials  elapsed {elapsed}  ETA {eta}",
+                )
+                .expect("valid template"),
+            );
+            bar.set_position(work(&mine) - work(&todo));
+            bar.reset_eta();
+            bar
+        };
+    let on_done = |_: &_| {
+        let k = trials_done.fetch_add(1, Ordering::Relaxed) + 1;
+        if !bar.is_hidden() {
+            bar.set_message(format!("{k}/{}", mine.len()));
+        }
     };
     if !opened.done.is_empty() {
         println!(
@@ -393,7 +413,7 @@ fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
     while next < todo.len() && !stop() {
         let ids = &todo[next..(next + chunk).min(todo.len())];
         let t = Instant::now();
-        let results = run_ensemble(&plan, ids, &pool, &|_| bar.inc(1), &stop);
+        let results = run_ensemble(&plan, ids, &pool, &on_done, &|steps| bar.inc(steps), &stop);
         store::write_part(&dir, &plan, &results)?;
         for r in &results {
             let cfg = &plan.points[r.trial.point as usize].config;

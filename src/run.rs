@@ -10,6 +10,7 @@ use crate::plan::{Plan, Trial};
 use crate::spec::TrialConfig;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -113,15 +114,15 @@ fn counts_clamps(cfg: &TrialConfig) -> bool {
 /// for its seed, bit for bit (tested). `observe` sees the stacked state
 /// (lane b's neurons at `b n .. (b + 1) n`).
 pub fn simulate_lanes(cfg: &TrialConfig, seeds: &[u64], observe: impl FnMut(u64, f64, &State)) -> Vec<TrialOutcome> {
-    simulate_lanes_until(cfg, seeds, &|| false, observe).expect("never asked to stop")
+    simulate_lanes_until(cfg, seeds, &|_| false, observe).expect("never asked to stop")
 }
 
-/// [`simulate_lanes`], given up (None) once `stop()` is true: the loop
-/// asks every [`STOP_CHECK_STEPS`] steps.
+/// [`simulate_lanes`], given up (None) once `check(steps done)`, called
+/// every [`CHECK_STEPS`] steps, returns true.
 pub fn simulate_lanes_until(
     cfg: &TrialConfig,
     seeds: &[u64],
-    stop: &dyn Fn() -> bool,
+    check: &dyn Fn(u64) -> bool,
     mut observe: impl FnMut(u64, f64, &State),
 ) -> Option<Vec<TrialOutcome>> {
     let n = cfg.network.n();
@@ -133,7 +134,7 @@ pub fn simulate_lanes_until(
     let integrated = integrate_lanes_until(
         cfg,
         seeds,
-        stop,
+        check,
         #[inline(always)]
         |step, t_ms, state| {
             if step >= first_sample && step < cfg.n_steps {
@@ -221,21 +222,22 @@ pub struct Integrated {
 /// [`simulate_lanes`] sit on top of it; benches/reductions.rs measures their
 /// cost against this bare loop.
 pub fn integrate_lanes(cfg: &TrialConfig, seeds: &[u64], observe: impl FnMut(u64, f64, &State)) -> Vec<Integrated> {
-    integrate_lanes_until(cfg, seeds, &|| false, observe).expect("never asked to stop")
+    integrate_lanes_until(cfg, seeds, &|_| false, observe).expect("never asked to stop")
 }
 
-/// How often (in steps) a trial asks whether to stop (Ctrl-C): often
-/// enough that a long trial stops at once (1024 steps of a 1000-neuron
-/// network take about 0.1 s), rarely enough to cost nothing.
-pub const STOP_CHECK_STEPS: u64 = 1024;
+/// How often (in steps) a trial reports its progress and asks whether to
+/// stop (Ctrl-C): often enough that a long trial moves its progress bar
+/// and stops at once (1024 steps of a 1000-neuron network take about 0.1
+/// s), rarely enough to cost nothing.
+pub const CHECK_STEPS: u64 = 1024;
 
-/// [`integrate_lanes`], given up (None) once `stop()` is true, which it
-/// asks every [`STOP_CHECK_STEPS`] steps: a long trial need not run to
-/// its end before a Ctrl-C takes effect.
+/// [`integrate_lanes`], calling `check(steps done)` every [`CHECK_STEPS`]
+/// steps and giving up (None) when it returns true: a long trial shows
+/// progress and need not run to its end before a Ctrl-C takes effect.
 pub fn integrate_lanes_until(
     cfg: &TrialConfig,
     seeds: &[u64],
-    stop: &dyn Fn() -> bool,
+    check: &dyn Fn(u64) -> bool,
     observe: impl FnMut(u64, f64, &State),
 ) -> Option<Vec<Integrated>> {
     // The loop compiled for the widest SIMD this CPU has: its per-step
@@ -253,11 +255,11 @@ pub fn integrate_lanes_until(
     match level {
         // SAFETY: simd() says the CPU supports AVX-512F and FMA.
         #[cfg(target_arch = "x86_64")]
-        Simd::Avx512 => unsafe { integrate_lanes_avx512(cfg, seeds, stop, observe) },
+        Simd::Avx512 => unsafe { integrate_lanes_avx512(cfg, seeds, check, observe) },
         // SAFETY: simd() says the CPU supports AVX2 and FMA.
         #[cfg(target_arch = "x86_64")]
-        Simd::Avx2 => unsafe { integrate_lanes_avx2(cfg, seeds, stop, observe) },
-        _ => integrate_lanes_on(cfg, seeds, stop, observe),
+        Simd::Avx2 => unsafe { integrate_lanes_avx2(cfg, seeds, check, observe) },
+        _ => integrate_lanes_on(cfg, seeds, check, observe),
     }
 }
 
@@ -266,10 +268,10 @@ pub fn integrate_lanes_until(
 unsafe fn integrate_lanes_avx512(
     cfg: &TrialConfig,
     seeds: &[u64],
-    stop: &dyn Fn() -> bool,
+    check: &dyn Fn(u64) -> bool,
     observe: impl FnMut(u64, f64, &State),
 ) -> Option<Vec<Integrated>> {
-    integrate_lanes_on(cfg, seeds, stop, observe)
+    integrate_lanes_on(cfg, seeds, check, observe)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -277,17 +279,17 @@ unsafe fn integrate_lanes_avx512(
 unsafe fn integrate_lanes_avx2(
     cfg: &TrialConfig,
     seeds: &[u64],
-    stop: &dyn Fn() -> bool,
+    check: &dyn Fn(u64) -> bool,
     observe: impl FnMut(u64, f64, &State),
 ) -> Option<Vec<Integrated>> {
-    integrate_lanes_on(cfg, seeds, stop, observe)
+    integrate_lanes_on(cfg, seeds, check, observe)
 }
 
 #[inline(always)]
 fn integrate_lanes_on(
     cfg: &TrialConfig,
     seeds: &[u64],
-    stop: &dyn Fn() -> bool,
+    check: &dyn Fn(u64) -> bool,
     mut observe: impl FnMut(u64, f64, &State),
 ) -> Option<Vec<Integrated>> {
     let lanes_n = seeds.len();
@@ -358,7 +360,7 @@ fn integrate_lanes_on(
     let mut running = lanes_n;
     observe(0, 0.0, &state);
     for k in 0..cfg.n_steps {
-        if k % STOP_CHECK_STEPS == STOP_CHECK_STEPS - 1 && stop() {
+        if k % CHECK_STEPS == 0 && k > 0 && check(k) {
             return None;
         }
         draw_lanes(&mut noises, &mut rngs, n, (&mut noise_dv, &mut i_start, &mut i_mid));
@@ -451,16 +453,18 @@ pub fn trace_trial(cfg: &TrialConfig, seed: u64, every: u64) -> (TrialOutcome, T
 /// Runs the given trials of `plan` on `pool` and returns the finished ones
 /// in the order of `ids`. Consecutive ids of one grid point run together as
 /// lanes ([`lanes_for`]), which changes no result. `on_done` is called from
-/// worker threads as each trial finishes (progress bars). Once `stop()` is
-/// true (Ctrl-C) no further batch starts, and the running ones give up
-/// within [`STOP_CHECK_STEPS`] steps: their trials are not returned (a
-/// resumed run computes them again), so a long trial never holds up the
-/// exit.
+/// worker threads as each trial finishes, `on_work(neuron_steps)` as
+/// work gets done (every [`CHECK_STEPS`] steps of a batch, and its rest at
+/// its end): progress bars. Once `stop()` is true (Ctrl-C) no further
+/// batch starts, and the running ones give up within [`CHECK_STEPS`]
+/// steps: their trials are not returned (a resumed run computes them
+/// again), so a long trial never holds up the exit.
 pub fn run_ensemble(
     plan: &Plan,
     ids: &[u32],
     pool: &rayon::ThreadPool,
     on_done: &(dyn Fn(&TrialResult) + Sync),
+    on_work: &(dyn Fn(u64) + Sync),
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Vec<TrialResult> {
     let batches = batch_ids(plan, ids);
@@ -485,15 +489,20 @@ pub fn run_ensemble(
         let batch = &batches[k];
         let trials: Vec<Trial> = batch.iter().map(|&id| plan.trial(id)).collect();
         let seeds: Vec<u64> = trials.iter().map(|t| t.seed).collect();
+        let cfg = &plan.points[trials[0].point as usize].config;
+        let per_step = (cfg.network.n() * seeds.len()) as u64;
+        let reported = Cell::new(0);
+        let check = |steps: u64| {
+            on_work((steps - reported.get()) * per_step);
+            reported.set(steps);
+            stop()
+        };
         let start = Instant::now();
-        let Some(outcomes) = simulate_lanes_until(
-            &plan.points[trials[0].point as usize].config,
-            &seeds,
-            stop,
-            |_, _, _| {},
-        ) else {
+        let Some(outcomes) = simulate_lanes_until(cfg, &seeds, &check, |_, _, _| {}) else {
             return vec![];
         };
+        // The rest, also when every lane diverged early.
+        on_work((cfg.n_steps - reported.get()) * per_step);
         // Lanes share their wall time; each trial gets its share.
         let wall_ms = start.elapsed().as_secs_f64() * 1e3 / trials.len() as f64;
         let results: Vec<TrialResult> = trials
@@ -546,10 +555,51 @@ fn batch_ids(plan: &Plan, ids: &[u32]) -> Vec<Vec<u32>> {
 mod tests {
     use super::*;
     use crate::spec::ExperimentSpec;
+    use std::sync::atomic::AtomicU64;
 
     fn config(extra: &str) -> TrialConfig {
         let text = format!("name = \"t\"\n[time]\nduration_ms = 200.0\ntransient_ms = 50.0\n{extra}");
         ExperimentSpec::parse(&text).unwrap().resolve(&[]).unwrap()
+    }
+
+    #[test]
+    fn progress_adds_up_to_the_plan_and_a_stop_drops_running_batches() {
+        // 3001 steps per trial: three mid-trial reports (every 1024 steps)
+        // and a rest; sigma 300 makes most lanes diverge early, whose work
+        // still counts as done. Every neuron-step is reported exactly once.
+        let text = "name = \"p\"\nreplicates = 11\n[time]\ndt_ms = 0.01\nduration_ms = 30.01\n\
+                    [network]\nn = 2\n[sweep]\n\"noise.sigma\" = [2.0, 300.0]\n";
+        let plan = Plan::new(ExperimentSpec::parse(text).unwrap()).unwrap();
+        assert_eq!(plan.points[0].config.n_steps, 3001);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let ids: Vec<u32> = (0..plan.n_trials()).collect();
+        let (work, trials) = (AtomicU64::new(0), AtomicUsize::new(0));
+        let results = run_ensemble(
+            &plan,
+            &ids,
+            &pool,
+            &|_| _ = trials.fetch_add(1, Ordering::Relaxed),
+            &|steps| _ = work.fetch_add(steps, Ordering::Relaxed),
+            &|| false,
+        );
+        assert_eq!(results.len(), 22);
+        assert!(results.iter().any(|r| r.outcome.status != Status::Ok));
+        assert_eq!(work.into_inner() as u128, plan.neuron_steps());
+        assert_eq!(trials.into_inner(), 22);
+        // Stopped once the first reports come in: the running batches give
+        // up, none is returned, and none reports its rest.
+        let work = AtomicU64::new(0);
+        let stopped = run_ensemble(
+            &plan,
+            &ids,
+            &pool,
+            &|_| {},
+            &|steps| _ = work.fetch_add(steps, Ordering::Relaxed),
+            &|| work.load(Ordering::Relaxed) > 0,
+        );
+        assert!(stopped.is_empty(), "{} trials returned", stopped.len());
+        // At most one report per thread: 1024 steps of 8 pairs.
+        assert!(work.into_inner() <= 2 * CHECK_STEPS * 16);
     }
 
     #[test]
@@ -614,7 +664,7 @@ mod tests {
         ] {
             let cfg = config(extra);
             let seeds: Vec<u64> = (1..12).collect();
-            let portable = integrate_lanes_on(&cfg, &seeds, &|| false, |_, _, _| {});
+            let portable = integrate_lanes_on(&cfg, &seeds, &|_| false, |_, _, _| {});
             assert_eq!(
                 Some(integrate_lanes(&cfg, &seeds, |_, _, _| {})),
                 portable,
@@ -625,12 +675,12 @@ mod tests {
                 use std::arch::is_x86_feature_detected as has;
                 if has!("avx2") && has!("fma") {
                     // SAFETY: checked on the line above.
-                    let avx2 = unsafe { integrate_lanes_avx2(&cfg, &seeds, &|| false, |_, _, _| {}) };
+                    let avx2 = unsafe { integrate_lanes_avx2(&cfg, &seeds, &|_| false, |_, _, _| {}) };
                     assert_eq!(avx2, portable, "{extra}: AVX2");
                 }
                 if has!("avx512f") && has!("fma") {
                     // SAFETY: checked on the line above.
-                    let avx512 = unsafe { integrate_lanes_avx512(&cfg, &seeds, &|| false, |_, _, _| {}) };
+                    let avx512 = unsafe { integrate_lanes_avx512(&cfg, &seeds, &|_| false, |_, _, _| {}) };
                     assert_eq!(avx512, portable, "{extra}: AVX-512");
                 }
             }
