@@ -737,9 +737,9 @@ macro_rules! specialise {
 /// for a lone pair, where it is faster than [`midpoint`]'s passes or its
 /// chunked loops (criterion: 1.15 against 1.46 us for 8 entries; a lone
 /// pair, 290 against 350 ns, until [`midpoint_fixed`] turned it round).
-/// Out of line, as is [`midpoint_simd`]: with both
-/// inlined, `step` carried the large stack frame of the SIMD chunks on
-/// every call, which doubled the cost of a lone pair's step. With a table
+/// Out of line, as is [`midpoint_simd`]: with both inlined, `step`
+/// carried the large stack frame of the SIMD chunks on every call, which
+/// doubled the cost of a lone pair's step. With a table
 /// it is the entry-by-entry reference the tests hold [`stage_table`] to;
 /// runs with tables take the passes at any size.
 #[inline(never)]
@@ -1287,15 +1287,8 @@ fn midpoint_fixed<E: Rhs, const C: usize>(
     let i_inj: &[f64; C] = full(&lanes.i_inj, 0);
     let (i_start, i_mid, dv) = (full(input.i_start, 0), full(input.i_mid, 0), full(input.noise_dv, 0));
     let (mut drive, mut gap) = ([0.0; C], [0.0; C]);
-    let mut mid = Fixed::<C> {
-        v: [0.0; C],
-        m: [0.0; C],
-        h: [0.0; C],
-        n: [0.0; C],
-        x: [0.0; C],
-        s: [0.0; C],
-    };
-    let mut new = mid;
+    // Every field of both is overwritten by its stage.
+    let (mut mid, mut new) = (old, old);
     specialise!(table, net.rise_decay, |t, rd| {
         lanes.couple(&old.v, &old.s, &mut drive, &mut gap);
         let d = Drives {

@@ -372,12 +372,12 @@ fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
             })
             .sum()
     };
-    let trials_done = AtomicUsize::new(mine.len() - todo.len());
+    let (total_work, trials_done) = (work(&mine), AtomicUsize::new(mine.len() - todo.len()));
     let bar =
         if args.quiet || !std::io::stderr().is_terminal() {
             ProgressBar::hidden()
         } else {
-            let bar = ProgressBar::with_draw_target(Some(work(&mine)), ProgressDrawTarget::stderr())
+            let bar = ProgressBar::with_draw_target(Some(total_work), ProgressDrawTarget::stderr())
                 .with_message(format!("{}/{}", mine.len() - todo.len(), mine.len()));
             bar.set_style(
                 ProgressStyle::with_template(
@@ -385,7 +385,7 @@ fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
                 )
                 .expect("valid template"),
             );
-            bar.set_position(work(&mine) - work(&todo));
+            bar.set_position(total_work - work(&todo));
             bar.reset_eta();
             bar
         };

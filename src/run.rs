@@ -142,8 +142,7 @@ pub fn simulate_lanes_until(
             }
             observe(step, t_ms, state);
         },
-    );
-    let integrated = integrated?;
+    )?;
     Some(
         integrated
             .into_iter()
