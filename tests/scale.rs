@@ -28,6 +28,15 @@ sigma = 2.0
 "network.strength" = [0.0, 0.1]
 "#;
 
+/// Sends `signal` ("INT", "TERM") to a running `child`.
+fn send(child: &std::process::Child, signal: &str) {
+    let kill = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success(), "kill -{signal}");
+}
+
 /// Every table of two run directories is equal, all columns but wall_ms.
 fn assert_same_tables(a: &Path, b: &Path) {
     for table in ["trials", "neurons", "spikes", "summary"] {
@@ -213,11 +222,7 @@ fn sigint_commits_finished_trials_exits_130_and_says_how_to_resume() {
         assert!(start.elapsed() < Duration::from_secs(120), "no part committed in 120 s");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    send(&child, "INT");
     let done = child.wait_with_output().unwrap();
     assert_eq!(
         done.status.code(),
@@ -269,11 +274,7 @@ fn sigint_stops_a_long_running_trial_at_once() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    assert!(Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    send(&child, "INT");
     let start = std::time::Instant::now();
     while child.try_wait().unwrap().is_none() {
         if start.elapsed() > Duration::from_secs(30) {
@@ -321,11 +322,7 @@ fn sigterm_is_handled_like_sigint_with_exit_143() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1000));
-    assert!(Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    send(&child, "TERM");
     let done = child.wait_with_output().unwrap();
     assert_eq!(
         done.status.code(),
