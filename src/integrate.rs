@@ -23,6 +23,7 @@ use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 mod fast;
+mod libm_exp;
 pub mod vexp;
 
 /// Integration method. See [`step`] for the equations and the measured errors.
@@ -330,12 +331,14 @@ impl Rhs for Libm {
         x: &mut [f64; C],
         s: &mut [f64; C],
     ) {
-        // The libm passes pay off on full chunks only: on chunks of 4 to 12
-        // entries they cost 8 % more than entry by entry (criterion). The
-        // table passes pay off on any chunk.
+        // The passes pay off on any chunk once libm's exp is computed in
+        // line (libm_exp): a lone pair's step 339 -> 195 ns (criterion).
+        // With every exp a libm call they paid off on full chunks only (on
+        // chunks of 4 to 12 entries they cost 8 % more than entry by
+        // entry). The table passes pay off on any chunk.
         if let Some(t) = table {
             stage_table::<Libm, C>(net, t, rd, first, dt, rates, from, d, v, m, h, n, x, s);
-        } else if C == W {
+        } else if C == W || libm_exp::usable() {
             stage_split(net, rd, first, dt, rates, from, d, v, m, h, n, x, s);
         } else {
             stage::<Libm, C>(net, table, rd, first, dt, rates, from, d, v, m, h, n, x, s);
@@ -733,10 +736,12 @@ macro_rules! specialise {
 }
 
 /// The exponential-midpoint step (see [`step`]) over every lane, entry by
-/// entry with libm: the default below one full chunk of [`W`] entries but
-/// for a lone pair, where it is faster than [`midpoint`]'s passes or its
-/// chunked loops (criterion: 1.15 against 1.46 us for 8 entries; a lone
-/// pair, 290 against 350 ns, until [`midpoint_fixed`] turned it round).
+/// entry with libm: the default below one full chunk of [`W`] entries
+/// where libm's exp cannot be computed in line ([`libm_exp::usable`]),
+/// but for a lone pair; there it is faster than [`midpoint`]'s passes or
+/// its chunked loops with every exp a call (criterion: 1.15 against 1.46
+/// us for 8 entries; a lone pair, 290 against 350 ns, until
+/// [`midpoint_fixed`] turned it round).
 /// Out of line, as is [`midpoint_simd`]: with both inlined, `step`
 /// carried the large stack frame of the SIMD chunks on every call, which
 /// doubled the cost of a lone pair's step. With a table
@@ -886,9 +891,13 @@ fn stage_v(first: bool, u: f64, v_from: f64, dt: f64, f: f64, dv: f64) -> f64 {
 
 /// [`stage`] with libm, bit for bit the default's arithmetic (that of
 /// [`midpoint_libm`]), in passes over the C entries: every exponential's
-/// argument, then the libm calls one by one, then every rate and decay
-/// argument, the calls again, then the update. Only the calls are scalar;
-/// the arithmetic between them (a dozen divisions per neuron) vectorises.
+/// argument, then the exponentials, then every rate and decay argument,
+/// the exponentials again, then the update. The exps are libm's computed
+/// in line ([`libm_exp`]: same bits, and the pass vectorises); the four
+/// `expm1` per neuron stay libm calls, one by one. The arithmetic between
+/// them (a dozen divisions per neuron) vectorises. Measured (criterion,
+/// one step): 8 pair lanes 1.94 -> 1.00 us, 100 neurons 12.1 -> 6.2 us
+/// with the in-line exp against every exp a libm call.
 /// The formulas are the shared pieces of [`gate_rates`] and [`relax`], so
 /// the two paths cannot drift apart (and a test compares their bits).
 #[inline(always)]
@@ -920,12 +929,13 @@ fn stage_split<const C: usize>(
         }
         e[6][l] = syn.opening_exp_arg(u);
     }
+    let in_line = libm_exp::usable();
     for l in 0..C {
         e[0][l] = e[0][l].exp_m1();
         e[4][l] = e[4][l].exp_m1();
-        for j in [1, 2, 3, 5, 6] {
-            e[j][l] = e[j][l].exp();
-        }
+    }
+    for j in [1, 2, 3, 5, 6] {
+        libm_exp::exp_each(&mut e[j], in_line);
     }
     // Steady states and decay arguments of m, h, n, s and (double-exp) x.
     let mut x_inf = [[0.0; C]; 5];
@@ -952,9 +962,7 @@ fn stage_split<const C: usize>(
     }
     let gates = if rd.is_some() { 5 } else { 4 };
     for row in &mut decay[..gates] {
-        for a in row.iter_mut() {
-            *a = a.exp();
-        }
+        libm_exp::exp_each(row, in_line);
     }
     for l in 0..C {
         let u = rates.v[l];
@@ -1487,10 +1495,11 @@ pub fn step(lanes: &Lanes, scheme: &Scheme, st: &mut State, input: &StepInput, w
             }
         }
         Method::ExpMidpoint if scheme.fast => midpoint_simd::<Vector>(lanes, scheme.table, dt_ms, st, input, ws),
-        // Below one full chunk, entry by entry is faster (see midpoint_libm),
-        // but for a lone pair (in local arrays, see midpoint_fixed) and for
-        // tables, whose passes pay off on any chunk.
-        Method::ExpMidpoint if total >= W || total == 2 || scheme.table.is_some() => {
+        // Below one full chunk, entry by entry is faster when every exp is
+        // a libm call (see midpoint_libm), but for a lone pair (in local
+        // arrays, see midpoint_fixed); with libm's exp in line, and for
+        // tables, the passes pay off on any chunk.
+        Method::ExpMidpoint if total >= W || total == 2 || scheme.table.is_some() || libm_exp::usable() => {
             midpoint_simd::<Libm>(lanes, scheme.table, dt_ms, st, input, ws)
         }
         Method::ExpMidpoint => midpoint_libm(lanes, scheme.table, dt_ms, st, input, ws),
@@ -1832,9 +1841,10 @@ mod tests {
 
     #[test]
     fn default_stepper_in_passes_gives_the_bits_of_the_entrywise_one() {
-        // The default's full chunks go through stage_split (libm calls
-        // between vectorised passes); its bits must be those of the formulas
-        // entry by entry (midpoint_libm), on every build, for both synapses.
+        // The default's full chunks go through stage_split (libm's exp in
+        // line, expm1 calls, between vectorised passes); its bits must be
+        // those of the formulas entry by entry with every exp a libm call
+        // (midpoint_libm), on every build, for both synapses.
         for double_exp in [false, true] {
             let net = coupled_pair(double_exp);
             let passes = every_build_agrees::<Libm>(&net, None);
