@@ -892,12 +892,12 @@ fn stage_v(first: bool, u: f64, v_from: f64, dt: f64, f: f64, dv: f64) -> f64 {
 /// [`stage`] with libm, bit for bit the default's arithmetic (that of
 /// [`midpoint_libm`]), in passes over the C entries: every exponential's
 /// argument, then the exponentials, then every rate and decay argument,
-/// the exponentials again, then the update. The exps are libm's computed
-/// in line ([`libm_exp`]: same bits, and the pass vectorises); the four
-/// `expm1` per neuron stay libm calls, one by one. The arithmetic between
-/// them (a dozen divisions per neuron) vectorises. Measured (criterion,
-/// one step): 8 pair lanes 1.94 -> 1.00 us, 100 neurons 12.1 -> 6.2 us
-/// with the in-line exp against every exp a libm call.
+/// the exponentials again, then the update. The exps and expm1s are
+/// libm's computed in line ([`libm_exp`]: same bits, and the passes
+/// vectorise); so does the arithmetic between them (a dozen divisions per
+/// neuron). Measured (criterion, one step): 8 pair lanes 1.94 -> 1.00 us,
+/// 100 neurons 12.1 -> 6.2 us with the in-line exp against every exp a
+/// libm call; 1.00 -> 0.80 us and 6.2 -> 5.1 us with expm1 in line too.
 /// The formulas are the shared pieces of [`gate_rates`] and [`relax`], so
 /// the two paths cannot drift apart (and a test compares their bits).
 #[inline(always)]
@@ -930,10 +930,8 @@ fn stage_split<const C: usize>(
         e[6][l] = syn.opening_exp_arg(u);
     }
     let in_line = libm_exp::usable();
-    for l in 0..C {
-        e[0][l] = e[0][l].exp_m1();
-        e[4][l] = e[4][l].exp_m1();
-    }
+    libm_exp::expm1_each(&mut e[0], in_line);
+    libm_exp::expm1_each(&mut e[4], in_line);
     for j in [1, 2, 3, 5, 6] {
         libm_exp::exp_each(&mut e[j], in_line);
     }
@@ -1841,8 +1839,8 @@ mod tests {
 
     #[test]
     fn default_stepper_in_passes_gives_the_bits_of_the_entrywise_one() {
-        // The default's full chunks go through stage_split (libm's exp in
-        // line, expm1 calls, between vectorised passes); its bits must be
+        // The default's full chunks go through stage_split (libm's exp and
+        // expm1 in line, between vectorised passes); its bits must be
         // those of the formulas entry by entry with every exp a libm call
         // (midpoint_libm), on every build, for both synapses.
         for double_exp in [false, true] {

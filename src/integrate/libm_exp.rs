@@ -1,5 +1,5 @@
-//! libm's exponential, computed in line: the default kernel's `exp` calls
-//! without the calls.
+//! libm's exponential and `expm1`, computed in line: the default kernel's
+//! `exp` and `expm1` calls without the calls.
 //!
 //! The default kernel promises libm's bits (`f64::exp`), and its ~18
 //! exponentials per neuron-step were most of its time: each a call through
@@ -21,7 +21,8 @@
 //! itself, so every result is libm's by construction there, and by the
 //! same operations in the same order everywhere else. Being plain
 //! arithmetic with a table lookup, a loop of [`exp_core`] vectorises
-//! (gathers for the table).
+//! (the lookups are gathers in the AVX-512 build, scalar loads in the
+//! AVX2 one).
 //!
 //! The in-line path is taken only where it is libm ([`usable`]): on a CPU
 //! with AVX2 and FMA, the features under which glibc picks `__exp_fma`,
@@ -34,6 +35,14 @@
 //! check sees: that is why the FMA build is matched operation for
 //! operation and tested on 2 million arguments against the machine's libm
 //! (`in_line_exp_gives_the_bits_of_glibc`).
+//!
+//! `expm1` (four per neuron-step, in alpha_m and alpha_n) is fdlibm's in
+//! glibc (`sysdeps/ieee754/dbl-64/s_expm1.c`; its FMA build
+//! `__expm1_fma`, picked under the same features): [`expm1_core`] is its
+//! main path (2^-54 <= |x| < 56 ln2, which holds both of the rate
+//! functions' arguments for any voltage in (-428, 333) mV) with every branch
+//! computed and one selected, so that a pass vectorises too, checked and
+//! tested the same way (`in_line_expm1_gives_the_bits_of_glibc`).
 
 /// 128 / ln 2, and -ln2 / 128 split in a high part (exact products with
 /// k) and a low part.
@@ -244,6 +253,145 @@ pub fn exp_each<const C: usize>(xs: &mut [f64; C], in_line: bool) {
     *xs = out;
 }
 
+/// fdlibm's `expm1` (Sun Microsystems, 1993; glibc's
+/// `sysdeps/ieee754/dbl-64/s_expm1.c`): `x = k ln2 + r` with `ln2` split
+/// in a high part (exact products with k) and a low part, |r| <= ln2/2, a
+/// rational approximation of e^r - 1 scaled by 2^k. The constants as
+/// glibc's FMA build (`__expm1_fma`) reads them.
+const EM1_LN2_HI: f64 = f64::from_bits(0x3fe62e42fee00000);
+const EM1_LN2_LO: f64 = f64::from_bits(0x3dea39ef35793c76);
+const EM1_INV_LN2: f64 = f64::from_bits(0x3ff71547652b82fe);
+const Q1: f64 = f64::from_bits(0xbfa11111111110f4);
+const Q2: f64 = f64::from_bits(0x3f5a01a019fe5585);
+const Q3: f64 = f64::from_bits(0xbf14ce199eaadbb7);
+const Q4: f64 = f64::from_bits(0x3ed0cfca86e65239);
+const Q5: f64 = f64::from_bits(0xbe8afdb76e09c32d);
+
+/// Whether glibc's `expm1` takes its main path for `x`: 2^-54 <= |x| <
+/// 56 ln2 (high word of |x| in [0x3c900000, 0x4043687a)), where it
+/// reduces, approximates and scales; false for NaN and infinities. (At
+/// and above 56 ln2 it returns -1 or overflows towards e^x, below 2^-54
+/// x itself.)
+#[inline(always)]
+fn expm1_on_main_path(x: f64) -> bool {
+    let high_abs = (x.to_bits() >> 32) as u32 & 0x7fff_ffff;
+    high_abs.wrapping_sub(0x3c90_0000) < 0x4043_687a - 0x3c90_0000
+}
+
+/// glibc's `expm1` main path, without branches: libm's bits for every `x`
+/// with [`expm1_on_main_path`], some finite or NaN value otherwise.
+///
+/// fdlibm branches on the size of |x| to pick k (0 up to ln2/2, +-1 below
+/// 1.5 ln2, else x/ln2 rounded half away from zero by truncation) and on k
+/// to pick how the result is assembled; here every candidate is computed
+/// and one selected, so a loop of these vectorises. With k = 0 or +-1 the
+/// general reduction `hi = x - k ln2_hi, lo = k ln2_lo` is fdlibm's special
+/// cases exactly (the products are exact, `hi` is one rounding either
+/// way). The multiply-adds are where `__expm1_fma` has them (glibc 2.36,
+/// read off its machine code), which fuses the polynomial's steps, the
+/// `3 - r1 hfx`, `6 - x t`, the final corrections and the k = +-1
+/// assemblies; `x invln2 +- 0.5` stays two roundings, as there.
+#[inline(always)]
+fn expm1_core(x: f64) -> f64 {
+    let high_abs = (x.to_bits() >> 32) as u32 & 0x7fff_ffff;
+    let negative = x.is_sign_negative();
+    let rounded = x * EM1_INV_LN2 + if negative { -0.5 } else { 0.5 };
+    let t = if high_abs <= 0x3fd6_2e42 {
+        0.0
+    } else if high_abs < 0x3ff0_a2b2 {
+        if negative {
+            -1.0
+        } else {
+            1.0
+        }
+    } else {
+        rounded.trunc()
+    };
+    // Reduction: x = (hi - lo) + c, |hi - lo| <= ln2/2.
+    let hi = (-t).mul_add(EM1_LN2_HI, x);
+    let lo = t * EM1_LN2_LO;
+    let r = hi - lo;
+    let c = (hi - r) - lo;
+    // e^r - 1 = r - (r e - hxs) (k = 0), with e from fdlibm's rational
+    // approximation.
+    let hfx = r * 0.5;
+    let hxs = r * hfx;
+    let h2 = hxs * hxs;
+    let r1 = (h2 * h2).mul_add(
+        hxs.mul_add(Q5, Q4),
+        h2.mul_add(hxs.mul_add(Q3, Q2), hxs.mul_add(Q1, 1.0)),
+    );
+    let t3 = (-r1).mul_add(hfx, 3.0);
+    let e = (r1 - t3) / (-r).mul_add(t3, 6.0) * hxs;
+    let k_zero = r - e.mul_add(r, -hxs);
+    // k != 0: the reduction's error c folded in, then 2^k (e^r - 1) +
+    // (2^k - 1) assembled as fdlibm does for each range of k.
+    let e = (e - c).mul_add(r, -c) - hxs;
+    let k_minus_one = (r - e).mul_add(0.5, -0.5);
+    let k_one = if r < -0.25 {
+        (e - (r + 0.5)) * -2.0
+    } else {
+        (r - e).mul_add(2.0, 1.0)
+    };
+    // k as an integer (|k| <= 56 on the main path), 2^-k, and y 2^k by
+    // adding k to the exponent bits, as fdlibm does.
+    let k = (t + SHIFT).to_bits().wrapping_sub(SHIFT.to_bits());
+    let two_to_minus_k = f64::from_bits(1023u64.wrapping_sub(k) << 52);
+    let scaled = |y: f64| f64::from_bits(y.to_bits().wrapping_add(k << 52));
+    let k_far = scaled(1.0 - (e - r)) - 1.0;
+    let k_below_20 = scaled((1.0 - two_to_minus_k) - (e - r));
+    let k_from_20 = scaled((r - (e + two_to_minus_k)) + 1.0);
+    if t == 0.0 {
+        k_zero
+    } else if t == -1.0 {
+        k_minus_one
+    } else if t == 1.0 {
+        k_one
+    } else if t <= -2.0 || t > 56.0 {
+        k_far
+    } else if t < 20.0 {
+        k_below_20
+    } else {
+        k_from_20
+    }
+}
+
+/// e^x - 1, libm's bits: the main path in line, the rest by `f64::exp_m1`.
+#[inline(always)]
+pub fn expm1(x: f64) -> f64 {
+    if expm1_on_main_path(x) {
+        expm1_core(x)
+    } else {
+        x.exp_m1()
+    }
+}
+
+/// Replaces every entry `x` by `e^x - 1`, libm's bits, as [`exp_each`]
+/// does for `e^x`.
+#[inline(always)]
+pub fn expm1_each<const C: usize>(xs: &mut [f64; C], in_line: bool) {
+    if !in_line {
+        for x in xs.iter_mut() {
+            *x = x.exp_m1();
+        }
+        return;
+    }
+    let mut all_main = true;
+    let mut out = [0.0; C];
+    for l in 0..C {
+        all_main &= expm1_on_main_path(xs[l]);
+        out[l] = expm1_core(xs[l]);
+    }
+    if !all_main {
+        for l in 0..C {
+            if !expm1_on_main_path(xs[l]) {
+                out[l] = xs[l].exp_m1();
+            }
+        }
+    }
+    *xs = out;
+}
+
 /// Whether [`exp_each`] may compute in line: the CPU has FMA (without it,
 /// `mul_add` is a slow software call) and [`matches_libm`] holds. Checked
 /// once per process.
@@ -252,35 +400,39 @@ pub fn usable() -> bool {
     *USABLE.get_or_init(|| super::simd() != super::Simd::Portable && matches_libm())
 }
 
-/// Whether [`exp`] gives `f64::exp`'s bits on 12 000 arguments: a sweep
-/// over [-760, 760] (overflow, underflow, subnormal results), 8 000
-/// pseudo-random ones in [-40, 40] (the stepper's range), and the
-/// boundaries of the main path.
+/// Whether [`exp`] and [`expm1`] give libm's bits (`f64::exp`,
+/// `f64::exp_m1`) on 12 000 arguments: a sweep over [-760, 760] (overflow,
+/// underflow, subnormal results), 8 000 pseudo-random ones in [-40, 40]
+/// (the stepper's range, and all of expm1's branches), and the boundaries
+/// of both main paths and of expm1's ranges of k.
 pub fn matches_libm() -> bool {
     let sweep = (0..4000).map(|i| -760.0 + 1520.0 * f64::from(i) / 3999.0);
     let mut state = 0x9e37_79b9_7f4a_7c15_u64;
     let random = (0..8000).map(move |_| -40.0 + 80.0 * uniform(&mut state));
     let edges = [
         0.0,
-        -0.0,
         f64::from_bits(0x3c90000000000000),
-        -f64::from_bits(0x3c90000000000000),
         f64::from_bits(0x3c8fffffffffffff),
         512.0,
-        -512.0,
         f64::from_bits(0x407fffffffffffff),
-        -f64::from_bits(0x407fffffffffffff),
         709.782712893384,
         -708.3964185322641,
         -745.1332191019411,
         f64::INFINITY,
-        f64::NEG_INFINITY,
+        // expm1: |x| = ln2/2, 1.5 ln2, 56 ln2, on either side.
+        f64::from_bits(0x3fd62e42ffffffff),
+        f64::from_bits(0x3fd62e4300000000),
+        f64::from_bits(0x3ff0a2b1ffffffff),
+        f64::from_bits(0x3ff0a2b200000000),
+        f64::from_bits(0x40436879ffffffff),
+        f64::from_bits(0x4043687a00000000),
         f64::NAN,
     ];
+    let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
     sweep
         .chain(random)
-        .chain(edges)
-        .all(|x| exp(x).to_bits() == x.exp().to_bits() || (exp(x).is_nan() && x.exp().is_nan()))
+        .chain(edges.into_iter().flat_map(|x| [x, -x]))
+        .all(|x| same(exp(x), x.exp()) && same(expm1(x), x.exp_m1()))
 }
 
 /// A uniform number in [0, 1) from a xorshift64 generator: fixed
@@ -328,7 +480,39 @@ mod tests {
         assert!(matches_libm());
     }
 
-    /// Off the main path (tiny, huge, non-finite), libm's own values.
+    /// Bit for bit `f64::exp_m1` on 4 million arguments: the rate
+    /// functions' range ([-15, 10]) densely, expm1's small ranges of k
+    /// (|x| < 1.5 ln2: k = 0 and +-1, r on either side of -0.25) densely,
+    /// its whole main path (|x| < 56 ln2) and beyond coarsely.
+    #[test]
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
+    fn in_line_expm1_gives_the_bits_of_glibc() {
+        // glibc runs __expm1_fma where the CPU has FMA and AVX2.
+        if crate::integrate::simd() == crate::integrate::Simd::Portable {
+            return;
+        }
+        let mut state = 0x5851_f42d_4c95_7f2d_u64;
+        let mut mismatches = 0;
+        for i in 0..2_000_000 {
+            let u = uniform(&mut state);
+            let x = match i % 4 {
+                0 => -60.0 + 120.0 * u,
+                1 => -1.1 + 2.2 * u,
+                _ => -15.0 + 25.0 * u,
+            };
+            if expm1(x).to_bits() != x.exp_m1().to_bits() {
+                mismatches += 1;
+            }
+            let mut two = [x, -x];
+            expm1_each(&mut two, true);
+            if two[0].to_bits() != x.exp_m1().to_bits() || two[1].to_bits() != (-x).exp_m1().to_bits() {
+                mismatches += 1;
+            }
+        }
+        assert_eq!(mismatches, 0);
+    }
+
+    /// Off the main paths (tiny, huge, non-finite), libm's own values.
     #[test]
     fn off_the_main_path_is_libm() {
         for x in [
@@ -350,5 +534,16 @@ mod tests {
         assert!(xs[1].is_nan());
         assert_eq!(xs[2], f64::INFINITY);
         assert_eq!(xs[3].to_bits(), (-2.5f64).exp().to_bits());
+        for x in [0.0, 1e-17, 39.0, -39.0, 709.0, 710.0, f64::INFINITY, f64::NEG_INFINITY] {
+            assert!(!expm1_on_main_path(x), "{x}");
+            assert_eq!(expm1(x).to_bits(), x.exp_m1().to_bits(), "{x}");
+        }
+        assert!(expm1(f64::NAN).is_nan());
+        let mut xs = [1.0, f64::NAN, -50.0, 800.0];
+        expm1_each(&mut xs, true);
+        assert_eq!(xs[0].to_bits(), 1f64.exp_m1().to_bits());
+        assert!(xs[1].is_nan());
+        assert_eq!(xs[2], -1.0);
+        assert_eq!(xs[3], f64::INFINITY);
     }
 }
