@@ -255,9 +255,6 @@ pub struct Scheme<'a> {
 /// How the stepper evaluates the right-hand side: every formula as written
 /// with libm ([`Libm`], the default) or rearranged for SIMD ([`Vector`]).
 trait Rhs {
-    /// Whether the AVX-512 build of this kernel beats its AVX2 build on
-    /// full chunks (see [`midpoint_simd`]).
-    const WIDE: bool;
     fn exp(x: f64) -> f64;
     /// m, h, n relaxed over `dt` at voltage `v`.
     fn gates(v: f64, m: f64, h: f64, n: f64, dt: f64) -> (f64, f64, f64);
@@ -292,7 +289,6 @@ trait Rhs {
 struct Libm;
 
 impl Rhs for Libm {
-    const WIDE: bool = false;
     #[inline(always)]
     fn exp(x: f64) -> f64 {
         x.exp()
@@ -350,7 +346,6 @@ impl Rhs for Libm {
 struct Vector;
 
 impl Rhs for Vector {
-    const WIDE: bool = true;
     #[inline(always)]
     fn exp(x: f64) -> f64 {
         vexp::exp(x)
@@ -1343,14 +1338,16 @@ fn midpoint_simd<E: Rhs>(
     input: &StepInput,
     ws: &mut Workspace,
 ) {
-    // AVX-512 pays only for the fast kernel's own exponentials on full
-    // chunks. Measured (criterion, exp-midpoint step, AVX-512 build against
-    // AVX2 build on this machine): fast, 8 pair lanes 361 vs 502 ns, but a
-    // lone pair 240 vs 170 ns; default, 8 pair lanes 1.80 vs 1.64 us and
-    // 100 neurons 12.3 vs 11.0 us (libm's calls from AVX-512 code cost
-    // more); tables 186 vs 172 ns and 1.23 vs 1.05 us.
+    // AVX-512 pays for the kernels' own exponentials on full chunks.
+    // Measured (criterion, exp-midpoint step, AVX-512 build against AVX2
+    // build on this machine): fast, 8 pair lanes 361 vs 502 ns, but a lone
+    // pair 240 vs 170 ns; default with libm's exp and expm1 in line, 8 pair
+    // lanes 749 vs 793 ns, 100 neurons 5.00 vs 5.26 us (with every exp a
+    // libm call it had been the other way round, 1.80 vs 1.64 us: libm's
+    // calls from AVX-512 code cost more); tables 186 vs 172 ns and 1.23
+    // vs 1.05 us.
     let level = match simd() {
-        Simd::Avx512 if !E::WIDE || table.is_some() || lanes.len() < W => Simd::Avx2,
+        Simd::Avx512 if table.is_some() || lanes.len() < W => Simd::Avx2,
         level => level,
     };
     match level {
