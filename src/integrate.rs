@@ -255,6 +255,10 @@ pub struct Scheme<'a> {
 /// How the stepper evaluates the right-hand side: every formula as written
 /// with libm ([`Libm`], the default) or rearranged for SIMD ([`Vector`]).
 trait Rhs {
+    /// Whether this kernel's AVX-512 build leans on gathers (the table
+    /// lookups of the default's in-line exps), so that it runs only where
+    /// gathers are fast ([`gathers_fast`]).
+    const GATHERS: bool;
     fn exp(x: f64) -> f64;
     /// m, h, n relaxed over `dt` at voltage `v`.
     fn gates(v: f64, m: f64, h: f64, n: f64, dt: f64) -> (f64, f64, f64);
@@ -289,6 +293,7 @@ trait Rhs {
 struct Libm;
 
 impl Rhs for Libm {
+    const GATHERS: bool = true;
     #[inline(always)]
     fn exp(x: f64) -> f64 {
         x.exp()
@@ -346,6 +351,7 @@ impl Rhs for Libm {
 struct Vector;
 
 impl Rhs for Vector {
+    const GATHERS: bool = false;
     #[inline(always)]
     fn exp(x: f64) -> f64 {
         vexp::exp(x)
@@ -1340,14 +1346,15 @@ fn midpoint_simd<E: Rhs>(
 ) {
     // AVX-512 pays for the kernels' own exponentials on full chunks.
     // Measured (criterion, exp-midpoint step, AVX-512 build against AVX2
-    // build on this machine): fast, 8 pair lanes 361 vs 502 ns, but a lone
-    // pair 240 vs 170 ns; default with libm's exp and expm1 in line, 8 pair
-    // lanes 749 vs 793 ns, 100 neurons 5.00 vs 5.26 us (with every exp a
-    // libm call it had been the other way round, 1.80 vs 1.64 us: libm's
-    // calls from AVX-512 code cost more); tables 186 vs 172 ns and 1.23
-    // vs 1.05 us.
+    // build): fast, 8 pair lanes 361 vs 502 ns, but a lone pair 240 vs 170
+    // ns (Intel Xeon VM); default with libm's exp and expm1 in line, 8 pair
+    // lanes 749 vs 793 ns, 100 neurons 5.00 vs 5.26 us (AMD EPYC Zen 4 VM;
+    // with every exp a libm call it had been the other way round on the
+    // Intel VM, 1.80 vs 1.64 us: libm's calls from AVX-512 code cost
+    // more); tables 186 vs 172 ns and 1.23 vs 1.05 us (Intel), 160 vs 164
+    // ns and 1.03 vs 1.00 us (AMD).
     let level = match simd() {
-        Simd::Avx512 if table.is_some() || lanes.len() < W => Simd::Avx2,
+        Simd::Avx512 if table.is_some() || lanes.len() < W || (E::GATHERS && !gathers_fast()) => Simd::Avx2,
         level => level,
     };
     match level {
@@ -1390,6 +1397,30 @@ pub fn simd() -> Simd {
             }
         }
         Simd::Portable
+    })
+}
+
+/// Whether AVX-512 gathers are fast on this CPU, taken as: it is an AMD
+/// one. On AMD's (Zen 4 on, the only ones with AVX-512) the default's
+/// AVX-512 build, which gathers its exps' table entries, was measured
+/// faster (see [`midpoint_simd`]). Intel's AVX-512 CPUs up to Ice Lake run
+/// gathers several times slower under the microcode against Gather Data
+/// Sampling ("Downfall", 2023), and on the Intel VM at hand the gathering
+/// tables kernel lost with AVX-512 while it broke even on AMD; no Intel
+/// machine was at hand to measure the default, so there it keeps its AVX2
+/// build (which loads table entries one by one). Checked once.
+fn gathers_fast() -> bool {
+    static AMD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AMD.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // CPUID leaf 0: the vendor string in EBX, EDX, ECX.
+            let id = std::arch::x86_64::__cpuid(0);
+            let vendor = [id.ebx, id.edx, id.ecx].map(u32::to_le_bytes).concat();
+            vendor == b"AuthenticAMD"
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
     })
 }
 
@@ -1832,6 +1863,16 @@ mod tests {
     #[test]
     fn every_simd_build_of_the_fast_stepper_gives_the_same_bits() {
         every_build_agrees::<Vector>(&coupled_pair(false), None);
+    }
+
+    /// CPUID's vendor string read right: AMD exactly where the kernel
+    /// says so (Linux's /proc/cpuinfo as the witness).
+    #[test]
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    fn gathers_are_taken_as_fast_on_amd_cpus_only() {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap();
+        let vendor = cpuinfo.lines().find(|l| l.starts_with("vendor_id")).unwrap();
+        assert_eq!(gathers_fast(), vendor.ends_with("AuthenticAMD"), "{vendor}");
     }
 
     #[test]
