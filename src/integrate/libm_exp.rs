@@ -485,10 +485,20 @@ fn uniform(state: &mut u64) -> f64 {
 mod tests {
     use super::*;
 
+    /// A double with random sign and mantissa and an exponent field drawn
+    /// uniformly from [lo, hi).
+    fn random_bits_in(state: &mut u64, lo: u64, hi: u64) -> f64 {
+        uniform(state);
+        let exponent = lo + (*state >> 52) % (hi - lo);
+        f64::from_bits(*state & 0x800f_ffff_ffff_ffff | exponent << 52)
+    }
+
     /// Bit for bit `f64::exp` on x86-64 Linux (glibc with FMA, the machines
     /// this project runs and tests on) over 2 million arguments: the
-    /// stepper's range densely, the whole range of exp coarsely. Elsewhere
-    /// the libm may be another, and [`usable`] then keeps `f64::exp`.
+    /// stepper's range densely, the whole range of exp coarsely, and
+    /// random bits with every exponent from below 2^-54 to above 512 (tiny
+    /// arguments, which uniform draws miss). Elsewhere the libm may be
+    /// another, and [`usable`] then keeps `f64::exp`.
     #[test]
     #[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
     fn in_line_exp_gives_the_bits_of_glibc() {
@@ -499,10 +509,10 @@ mod tests {
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         let mut mismatches = 0;
         for i in 0..2_000_000 {
-            let x = if i % 4 == 0 {
-                -760.0 + 1520.0 * uniform(&mut state)
-            } else {
-                -60.0 + 120.0 * uniform(&mut state)
+            let x = match i % 8 {
+                0 | 4 => -760.0 + 1520.0 * uniform(&mut state),
+                1 => random_bits_in(&mut state, 0x3c0, 0x40a),
+                _ => -60.0 + 120.0 * uniform(&mut state),
             };
             if exp(x).to_bits() != x.exp().to_bits() {
                 mismatches += 1;
@@ -520,7 +530,10 @@ mod tests {
     /// Bit for bit `f64::exp_m1` on 4 million arguments: the rate
     /// functions' range ([-15, 10]) densely, expm1's small ranges of k
     /// (|x| < 1.5 ln2: k = 0 and +-1, r on either side of -0.25) densely,
-    /// its whole main path (|x| < 56 ln2) and beyond coarsely.
+    /// its whole main path (|x| < 56 ln2) and beyond coarsely, and random
+    /// bits with every exponent from below 2^-54 to above 56 ln2 (tiny
+    /// arguments, which uniform draws miss; 200 million such checked
+    /// once by hand, exp's too).
     #[test]
     #[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
     fn in_line_expm1_gives_the_bits_of_glibc() {
@@ -532,9 +545,10 @@ mod tests {
         let mut mismatches = 0;
         for i in 0..2_000_000 {
             let u = uniform(&mut state);
-            let x = match i % 4 {
+            let x = match i % 5 {
                 0 => -60.0 + 120.0 * u,
                 1 => -1.1 + 2.2 * u,
+                2 => random_bits_in(&mut state, 0x3c0, 0x406),
                 _ => -15.0 + 25.0 * u,
             };
             if expm1(x).to_bits() != x.exp_m1().to_bits() {
