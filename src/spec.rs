@@ -388,7 +388,14 @@ fn deserialize<T: for<'de> Deserialize<'de>>(table: &Table) -> Result<T, SpecErr
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
         // toml's messages can carry a trailing newline; keep one line.
-        let message = inner.trim().replace('\n', " ");
+        let mut message = inner.trim().replace('\n', " ");
+        // A list where one value belongs is most likely meant as a sweep.
+        let sweepable = path
+            .split_once('.')
+            .is_some_and(|(s, _)| SWEEPABLE_SECTIONS.contains(&s));
+        if sweepable && message.starts_with("invalid type: sequence") {
+            message += &format!("; to sweep it, list its values under [sweep]: \"{path}\" = [...]");
+        }
         SpecError::key(if path == "." { "spec".to_string() } else { path }, None, message)
     })
 }
@@ -995,6 +1002,12 @@ mod tests {
         assert!(e.contains("dt_ms"), "should list the allowed keys: {e}");
         let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[noise]\nsigma = \"big\"\n");
         assert!(e.starts_with("noise.sigma: invalid type"), "{e}");
+        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[noise]\nsigma = [1.0, 2.0]\n");
+        assert!(
+            e.starts_with("noise.sigma: invalid type: sequence")
+                && e.ends_with("to sweep it, list its values under [sweep]: \"noise.sigma\" = [...]"),
+            "{e}"
+        );
         let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[noise]\nshared = 1.5\n");
         assert_eq!(e, "noise.shared = 1.5: must be between 0 and 1");
         let e = err("name = \"t\"\n[time]\nduration_ms = 10.005\n");
