@@ -920,29 +920,27 @@ fn stage_split<const C: usize>(
 ) {
     let syn = &net.synapse;
     // The exponentials of the six rates and of the synapse's opening rate:
-    // arguments first, then each replaced by its exponential, the two
-    // expm1 rows (alpha_m, alpha_n) in one pass and the five exp rows
-    // (beta_m, alpha_h, beta_h, beta_n, the synapse's) in another, so that
-    // a lone pair's short rows share registers. (Scratch arrays are zeroed
-    // on every call: fewer of them, less to zero.)
+    // arguments first, then each replaced by its exponential. (Scratch
+    // arrays are zeroed on every call: fewer of them, less to zero.)
     let mut e = [[0.0; C]; 7];
     for l in 0..C {
         let u = rates.v[l];
-        let [a_m, b_m, a_h, b_h, a_n, b_n] = rate_exp_args(u);
-        let args = [a_m, a_n, b_m, a_h, b_h, b_n, syn.opening_exp_arg(u)];
-        for (row, a) in e.iter_mut().zip(args) {
-            row[l] = a;
+        for (j, a) in rate_exp_args(u).into_iter().enumerate() {
+            e[j][l] = a;
         }
+        e[6][l] = syn.opening_exp_arg(u);
     }
     let in_line = libm_exp::usable();
-    let (expm1_rows, exp_rows) = e.split_at_mut(2);
-    libm_exp::expm1_rows(expm1_rows, in_line);
-    libm_exp::exp_rows(exp_rows, in_line);
+    libm_exp::expm1_each(&mut e[0], in_line);
+    libm_exp::expm1_each(&mut e[4], in_line);
+    for j in [1, 2, 3, 5, 6] {
+        libm_exp::exp_each(&mut e[j], in_line);
+    }
     // Steady states and decay arguments of m, h, n, s and (double-exp) x.
     let mut x_inf = [[0.0; C]; 5];
     let mut decay = [[0.0; C]; 5];
     for l in 0..C {
-        let r = rates_from_exps(rates.v[l], [e[0][l], e[2][l], e[3][l], e[4][l], e[1][l], e[5][l]]);
+        let r = rates_from_exps(rates.v[l], [e[0][l], e[1][l], e[2][l], e[3][l], e[4][l], e[5][l]]);
         let t = syn.opening_rate_from_exp(e[6][l]);
         let parts = [
             relax_parts(r.a_m, r.b_m, dt),
@@ -962,7 +960,9 @@ fn stage_split<const C: usize>(
         }
     }
     let gates = if rd.is_some() { 5 } else { 4 };
-    libm_exp::exp_rows(&mut decay[..gates], in_line);
+    for row in &mut decay[..gates] {
+        libm_exp::exp_each(row, in_line);
+    }
     for l in 0..C {
         let u = rates.v[l];
         let f = dv_dt(

@@ -29,7 +29,7 @@
 //! and when [`matches_libm`] holds, a check once per process of 12 000
 //! arguments over the whole range, bit for bit, which tells another libm
 //! (musl, macOS, a future glibc with another algorithm) from this one.
-//! Elsewhere [`exp_rows`] calls `f64::exp` as before. A mere variant of
+//! Elsewhere [`exp_each`] calls `f64::exp` as before. A mere variant of
 //! the algorithm can differ from it in a few arguments per million (un-
 //! fusing one multiply-add changed 2 of 4 million results), which no quick
 //! check sees: that is why the FMA build is matched operation for
@@ -221,13 +221,13 @@ pub fn exp(x: f64) -> f64 {
     in_line_or_libm::<Exp>(x)
 }
 
-/// Replaces every entry of every row by its exponential, libm's bits:
-/// computed in line (loops that vectorise, see [`each_row`]) when
-/// `in_line` (pass [`usable`]), else by `f64::exp` one by one. Entries off
-/// the main path are redone with `f64::exp`.
+/// Replaces every entry by its exponential, libm's bits: computed in line
+/// (a loop that vectorises) when `in_line` (pass [`usable`]), else by
+/// `f64::exp` one by one. Entries off the main path are redone with
+/// `f64::exp`.
 #[inline(always)]
-pub fn exp_rows<const C: usize>(rows: &mut [[f64; C]], in_line: bool) {
-    each_row::<Exp, C>(rows, in_line);
+pub fn exp_each<const C: usize>(xs: &mut [f64; C], in_line: bool) {
+    each_in_line_or_libm::<Exp, C>(xs, in_line);
 }
 
 /// A libm function with a main path computed in line. (A trait rather
@@ -283,50 +283,6 @@ fn in_line_or_libm<F: InLine>(x: f64) -> f64 {
         F::core(x)
     } else {
         F::libm(x)
-    }
-}
-
-/// [`each_in_line_or_libm`] on every row: row by row when a row fills a
-/// register or more (C >= 8), else all rows as one run of entries
-/// ([`each_of`]), so that a lone pair's rows of two fill whole registers
-/// together instead of each running a pass of its own. Measured
-/// (criterion, the default's step): a lone pair 183 -> 173 ns; on chunks
-/// of 16 flattening cost 5 % (as one run in chunks of 16) to 16 % (in
-/// chunks of 8), hence row by row there.
-#[inline(always)]
-fn each_row<F: InLine, const C: usize>(rows: &mut [[f64; C]], in_line: bool) {
-    if C >= 8 {
-        for row in rows {
-            each_in_line_or_libm::<F, C>(row, in_line);
-        }
-    } else {
-        each_of::<F>(rows.as_flattened_mut(), in_line);
-    }
-}
-
-/// [`each_in_line_or_libm`] on a run of entries of any length: chunks of
-/// 8 (one AVX-512 register, two AVX2 ones), then one of 4, of 2 and of 1
-/// as the rest needs.
-#[inline(always)]
-fn each_of<F: InLine>(xs: &mut [f64], in_line: bool) {
-    let mut chunks = xs.chunks_exact_mut(8);
-    for chunk in &mut chunks {
-        if let Ok(chunk) = <&mut [f64; 8]>::try_from(chunk) {
-            each_in_line_or_libm::<F, 8>(chunk, in_line);
-        }
-    }
-    let rest = chunks.into_remainder();
-    // Fewer than 8 left: `len & 4` is 4 or 0, then `len & 2` is 2 or 0.
-    let (four, rest) = rest.split_at_mut(rest.len() & 4);
-    if let Ok(four) = <&mut [f64; 4]>::try_from(four) {
-        each_in_line_or_libm::<F, 4>(four, in_line);
-    }
-    let (two, rest) = rest.split_at_mut(rest.len() & 2);
-    if let Ok(two) = <&mut [f64; 2]>::try_from(two) {
-        each_in_line_or_libm::<F, 2>(two, in_line);
-    }
-    if let Ok(one) = <&mut [f64; 1]>::try_from(rest) {
-        each_in_line_or_libm::<F, 1>(one, in_line);
     }
 }
 
@@ -466,14 +422,14 @@ pub fn expm1(x: f64) -> f64 {
     in_line_or_libm::<Expm1>(x)
 }
 
-/// Replaces every entry `x` of every row by `e^x - 1`, libm's bits, as
-/// [`exp_rows`] does for `e^x`.
+/// Replaces every entry `x` by `e^x - 1`, libm's bits, as [`exp_each`]
+/// does for `e^x`.
 #[inline(always)]
-pub fn expm1_rows<const C: usize>(rows: &mut [[f64; C]], in_line: bool) {
-    each_row::<Expm1, C>(rows, in_line);
+pub fn expm1_each<const C: usize>(xs: &mut [f64; C], in_line: bool) {
+    each_in_line_or_libm::<Expm1, C>(xs, in_line);
 }
 
-/// Whether [`exp_rows`] may compute in line: the CPU has FMA (without it,
+/// Whether [`exp_each`] may compute in line: the CPU has FMA (without it,
 /// `mul_add` is a slow software call) and [`matches_libm`] holds. Checked
 /// once per process.
 pub fn usable() -> bool {
@@ -537,30 +493,6 @@ mod tests {
         f64::from_bits(*state & 0x800f_ffff_ffff_ffff | exponent << 52)
     }
 
-    /// [`exp_rows`] or [`expm1_rows`] on rows of C entries.
-    type RowsFn<const C: usize> = fn(&mut [[f64; C]], bool);
-
-    /// How many entries of rows of one, two and eight entries (the paths of
-    /// `each_row`: runs of 2 + 1 and of 8 + 4 + 2, and row by row), filled
-    /// with x and -x by turns, `rows` gets wrong against `libm`.
-    fn rows_mismatch(x: f64, libm: fn(f64) -> f64, rows: (RowsFn<1>, RowsFn<2>, RowsFn<8>)) -> u32 {
-        let arg = |k: usize| if k % 2 == 0 { x } else { -x };
-        let wrong = |ys: &[f64]| {
-            let bad = ys
-                .iter()
-                .enumerate()
-                .filter(|&(k, y)| y.to_bits() != libm(arg(k)).to_bits());
-            bad.count() as u32
-        };
-        let mut ones: [[f64; 1]; 3] = std::array::from_fn(|j| [arg(j)]);
-        let mut twos: [[f64; 2]; 7] = std::array::from_fn(|j| std::array::from_fn(|l| arg(2 * j + l)));
-        let mut eights: [[f64; 8]; 2] = std::array::from_fn(|j| std::array::from_fn(|l| arg(8 * j + l)));
-        rows.0(&mut ones, true);
-        rows.1(&mut twos, true);
-        rows.2(&mut eights, true);
-        wrong(ones.as_flattened()) + wrong(twos.as_flattened()) + wrong(eights.as_flattened())
-    }
-
     /// Bit for bit `f64::exp` on x86-64 Linux (glibc with FMA, the machines
     /// this project runs and tests on) over 2 million arguments: the
     /// stepper's range densely, the whole range of exp coarsely, and
@@ -585,8 +517,10 @@ mod tests {
             if exp(x).to_bits() != x.exp().to_bits() {
                 mismatches += 1;
             }
-            if i % 16 == 0 {
-                mismatches += rows_mismatch(x, f64::exp, (exp_rows, exp_rows, exp_rows));
+            let mut one = [x, -x];
+            exp_each(&mut one, true);
+            if one[0].to_bits() != x.exp().to_bits() || one[1].to_bits() != (-x).exp().to_bits() {
+                mismatches += 1;
             }
         }
         assert_eq!(mismatches, 0);
@@ -620,8 +554,10 @@ mod tests {
             if expm1(x).to_bits() != x.exp_m1().to_bits() {
                 mismatches += 1;
             }
-            if i % 16 == 0 {
-                mismatches += rows_mismatch(x, f64::exp_m1, (expm1_rows, expm1_rows, expm1_rows));
+            let mut two = [x, -x];
+            expm1_each(&mut two, true);
+            if two[0].to_bits() != x.exp_m1().to_bits() || two[1].to_bits() != (-x).exp_m1().to_bits() {
+                mismatches += 1;
             }
         }
         assert_eq!(mismatches, 0);
@@ -644,9 +580,8 @@ mod tests {
             assert_eq!(exp(x).to_bits(), x.exp().to_bits(), "{x}");
         }
         assert!(exp(f64::NAN).is_nan());
-        let mut xs = [[1.0, f64::NAN, 800.0, -2.5]];
-        exp_rows(&mut xs, true);
-        let xs = xs[0];
+        let mut xs = [1.0, f64::NAN, 800.0, -2.5];
+        exp_each(&mut xs, true);
         assert!(xs[1].is_nan());
         assert_eq!(xs[2], f64::INFINITY);
         assert_eq!(xs[3].to_bits(), (-2.5f64).exp().to_bits());
@@ -655,9 +590,8 @@ mod tests {
             assert_eq!(expm1(x).to_bits(), x.exp_m1().to_bits(), "{x}");
         }
         assert!(expm1(f64::NAN).is_nan());
-        let mut xs = [[1.0, f64::NAN, -50.0, 800.0]];
-        expm1_rows(&mut xs, true);
-        let xs = xs[0];
+        let mut xs = [1.0, f64::NAN, -50.0, 800.0];
+        expm1_each(&mut xs, true);
         assert_eq!(xs[0].to_bits(), 1f64.exp_m1().to_bits());
         assert!(xs[1].is_nan());
         assert_eq!(xs[2], -1.0);
