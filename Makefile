@@ -26,7 +26,7 @@ SLURM_ENV = SPEC=$(SPEC) OUT=$(OUT) SHARDS=$(SHARDS) MAX_ARRAY=$(MAX_ARRAY) CPUS
 	TIME=$(TIME) MEM=$(MEM) SBATCH_ARGS="$(SBATCH_ARGS)" WAIT=$(WAIT) BIN=$(BIN)
 
 .DEFAULT_GOAL := help
-.PHONY: help run plan build shards merge slurm slurm-resume test test-rust test-python test-slurm bench bench-rss work-precision lint fmt clean
+.PHONY: help run plan build shards merge slurm slurm-resume test test-rust test-python test-slurm bench bench-rss ab work-precision lint fmt clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -84,6 +84,10 @@ bench: $(VENV)/.installed ## Benchmarks (release): spikesweep vs numpy side by s
 	PYTHON=$(VPY) $(CARGO) bench --bench ensemble
 	$(CARGO) bench --bench reductions
 	$(CARGO) bench --bench step -- --warm-up-time 1 --measurement-time 3
+
+ab: $(VENV)/.installed ## A/B binaries A= and B= on SPEC: speed by turns, and whether their tables are identical
+	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make ab A=path/to/old-spikesweep B=path/to/new-spikesweep [SPEC=...] [AB_ARGS='--rounds 12']"; exit 2; }
+	$(VPY) benches/ab.py $(A) $(B) $(SPEC) $(AB_ARGS)
 
 work-precision: ## Spike-time error against the reference and speed, per method and dt
 	$(CARGO) bench --bench work_precision
