@@ -389,11 +389,15 @@ fn deserialize<T: for<'de> Deserialize<'de>>(table: &Table) -> Result<T, SpecErr
         let inner = e.into_inner().to_string();
         // toml's messages can carry a trailing newline; keep one line.
         let mut message = inner.trim().replace('\n', " ");
-        // A list where one value belongs is most likely meant as a sweep.
+        // A list where one number belongs is most likely meant as a sweep
+        // (sweeps take numbers only).
         let sweepable = path
             .split_once('.')
             .is_some_and(|(s, _)| SWEEPABLE_SECTIONS.contains(&s));
-        if sweepable && message.starts_with("invalid type: sequence") {
+        let number = ["f64", "u32", "u64"]
+            .iter()
+            .any(|t| message.starts_with(&format!("invalid type: sequence, expected {t}")));
+        if sweepable && number {
             message += &format!("; to sweep it, list its values under [sweep]: \"{path}\" = [...]");
         }
         SpecError::key(if path == "." { "spec".to_string() } else { path }, None, message)
@@ -1006,6 +1010,11 @@ mod tests {
         assert!(
             e.starts_with("noise.sigma: invalid type: sequence")
                 && e.ends_with("to sweep it, list its values under [sweep]: \"noise.sigma\" = [...]"),
+            "{e}"
+        );
+        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[synapse]\nkind = [\"kinetic\"]\n");
+        assert!(
+            e.starts_with("synapse.kind: invalid type: sequence") && !e.contains("[sweep]"),
             "{e}"
         );
         let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[noise]\nshared = 1.5\n");
