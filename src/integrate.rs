@@ -265,7 +265,7 @@ trait Rhs {
     /// copies overflowed the 32 KB instruction cache: cachegrind, 8 noisy
     /// pairs, 2.05 million L1i misses (6.4 per neuron-step; 1.3 million
     /// in a luckier layout) against 0.17 million with one copy, the floor
-    /// of start-up and output; 2000 x 100 ms pairs 1.67e7 -> 1.82e7
+    /// of start-up and output; 2000 x 100 ms pairs 1.69e7 -> 1.81e7
     /// neuron-steps/s (interleaved CLI runs, `make ab`). The fast kernel
     /// (0.17 million either way) runs 28 % slower with one copy, hence a
     /// copy per stage there, and for tables.
