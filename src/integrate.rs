@@ -1430,8 +1430,24 @@ fn midpoint_simd<E: Rhs>(
         // and FMA imply both).
         #[cfg(target_arch = "x86_64")]
         Simd::Avx2 => unsafe { midpoint_avx2::<E>(lanes, table, dt, st, input, ws) },
-        _ => midpoint::<E>(lanes, table, dt, st, input, ws),
+        _ => midpoint_portable::<E>(lanes, table, dt, st, input, ws),
     }
+}
+
+/// [`midpoint`] for CPUs without AVX2 and FMA, out of line: inlined into
+/// [`midpoint_simd`], the debug build's frame for all of the kernel's
+/// specialisations (about 1 MB) sat on the stack under the SIMD build's
+/// own and overflowed a 2 MB thread stack.
+#[inline(never)]
+fn midpoint_portable<E: Rhs>(
+    lanes: &Lanes,
+    table: Option<&GateTable>,
+    dt: f64,
+    st: &mut State,
+    input: &StepInput,
+    ws: &mut Workspace,
+) {
+    midpoint::<E>(lanes, table, dt, st, input, ws)
 }
 
 /// The widest build of a hot loop this CPU can run, checked at run time so
