@@ -1632,18 +1632,22 @@ pub fn step(lanes: &Lanes, scheme: &Scheme, st: &mut State, input: &StepInput, w
 ///
 /// Either way any two neurons' noise correlates with coefficient c.
 /// Draw order per step (part of the determinism contract): the n private
-/// normals, then the common one if c > 0. Nothing is drawn when sigma = 0.
+/// normals, then the common one if `shared` is `Some` (c > 0 at some point
+/// of the spec: drawn at its c = 0 points too, so that every point draws
+/// alike). Nothing is drawn when sigma = 0.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Noise {
     White {
         private_dv: f64,
-        common_dv: f64,
+        /// None: no common normal is drawn.
+        common_dv: Option<f64>,
     },
     Ou {
         decay: f64,
         kick: f64,
         private_w: f64,
-        common_w: f64,
+        /// None: no common process is drawn.
+        common_w: Option<f64>,
         eta: Vec<f64>,
         eta_common: f64,
         current: Vec<f64>,
@@ -1652,29 +1656,34 @@ pub enum Noise {
 
 impl Noise {
     /// White noise (`tau_ms = 0`) or OU noise, for `n` neurons; draws the OU
-    /// processes' initial values from `rng`.
+    /// processes' initial values from `rng`. `shared`: the common fraction
+    /// c, or None where no common normal is drawn (c = 0 at every point).
     pub fn new<R: Rng + ?Sized>(
         sigma: f64,
-        shared: f64,
+        shared: Option<f64>,
         tau_ms: f64,
         c_m: f64,
         dt_ms: f64,
         n: usize,
         rng: &mut R,
     ) -> Noise {
+        // Nothing is drawn without noise.
+        let shared = shared.filter(|_| sigma != 0.0);
+        let c = shared.unwrap_or(0.0);
         if tau_ms == 0.0 || sigma == 0.0 {
             let scale = sigma / c_m * dt_ms.sqrt();
             return Noise::White {
-                private_dv: scale * (1.0 - shared).sqrt(),
-                common_dv: scale * shared.sqrt(),
+                private_dv: scale * (1.0 - c).sqrt(),
+                common_dv: shared.map(|c| scale * c.sqrt()),
             };
         }
         let decay = (-dt_ms / tau_ms).exp();
-        let (private_w, common_w) = ((1.0 - shared).sqrt(), shared.sqrt());
+        let (private_w, common_w) = ((1.0 - c).sqrt(), shared.map(f64::sqrt));
         let mut draw = || -> f64 { StandardNormal.sample(rng) };
         let eta: Vec<f64> = (0..n).map(|_| sigma * draw()).collect();
-        let eta_common = if shared > 0.0 { sigma * draw() } else { 0.0 };
-        let current = eta.iter().map(|e| private_w * e + common_w * eta_common).collect();
+        let eta_common = if shared.is_some() { sigma * draw() } else { 0.0 };
+        let w = common_w.unwrap_or(0.0);
+        let current = eta.iter().map(|e| private_w * e + w * eta_common).collect();
         Noise::Ou {
             decay,
             kick: sigma * (1.0 - decay * decay).sqrt(),
@@ -1688,7 +1697,7 @@ impl Noise {
 
     /// True when the noise adds nothing (and draws nothing).
     pub fn is_silent(&self) -> bool {
-        matches!(self, Noise::White { private_dv, common_dv } if *private_dv == 0.0 && *common_dv == 0.0)
+        matches!(self, Noise::White { private_dv, common_dv: None } if *private_dv == 0.0)
     }
 
     /// Fills this step's inputs: white voltage increments into `dv`, or the
@@ -1697,15 +1706,18 @@ impl Noise {
     pub fn draw<R: Rng + Clone>(&mut self, rng: &mut R, dv: &mut [f64], i_start: &mut [f64], i_mid: &mut [f64]) {
         match self {
             Noise::White { private_dv, common_dv } => {
-                if *private_dv == 0.0 && *common_dv == 0.0 {
+                if *private_dv == 0.0 && common_dv.is_none() {
                     return;
                 }
                 scaled_normals(rng, *private_dv, dv);
-                if *common_dv != 0.0 {
+                if let Some(common_dv) = *common_dv {
                     let z: f64 = StandardNormal.sample(rng);
-                    let common = *common_dv * z;
-                    for o in dv.iter_mut() {
-                        *o += common;
+                    // At c = 0 the draw only keeps the stream in step.
+                    if common_dv != 0.0 {
+                        let common = common_dv * z;
+                        for o in dv.iter_mut() {
+                            *o += common;
+                        }
                     }
                 }
             }
@@ -1723,12 +1735,13 @@ impl Noise {
                     let z: f64 = StandardNormal.sample(rng);
                     *e = *e * *decay + *kick * z;
                 }
-                if *common_w != 0.0 {
+                if common_w.is_some() {
                     let z: f64 = StandardNormal.sample(rng);
                     *eta_common = *eta_common * *decay + *kick * z;
                 }
+                let w = common_w.unwrap_or(0.0);
                 for (i, c) in current.iter_mut().enumerate() {
-                    *c = *private_w * eta[i] + *common_w * *eta_common;
+                    *c = *private_w * eta[i] + w * *eta_common;
                     i_mid[i] = 0.5 * (i_start[i] + *c);
                 }
             }
@@ -1789,7 +1802,7 @@ pub fn draw_lanes<R: Rng + Clone>(
     // instructions per neuron-step for pairs).
     if let [Noise::White {
         private_dv,
-        common_dv: 0.0,
+        common_dv: None,
     }, ..] = noises
     {
         if *private_dv != 0.0 {
@@ -2134,7 +2147,7 @@ mod tests {
     fn fully_shared_noise_is_identical_across_neurons() {
         for tau in [0.0, 5.0] {
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
-            let mut noise = Noise::new(3.0, 1.0, tau, 1.0, 0.01, 5, &mut rng);
+            let mut noise = Noise::new(3.0, Some(1.0), tau, 1.0, 0.01, 5, &mut rng);
             for out in draws(&mut noise, &mut rng, 5, 100) {
                 assert!(out.iter().all(|&x| x == out[0]), "tau {tau}: {out:?}");
                 assert!(out[0] != 0.0);
@@ -2163,7 +2176,7 @@ mod tests {
         // standard error of the sd estimate is 0.4/sqrt(2*2e5) = 6e-4 and of
         // the correlation (1-c^2)/sqrt(2e5) = 2e-3: allow 5 standard errors.
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
-        let mut noise = Noise::new(2.0, 0.3, 0.0, 1.0, 0.04, 2, &mut rng);
+        let mut noise = Noise::new(2.0, Some(0.3), 0.0, 1.0, 0.04, 2, &mut rng);
         let (sd, corr) = sd_and_corr(&draws(&mut noise, &mut rng, 2, 200_000));
         assert!((sd - 0.4).abs() < 3e-3, "sd {sd}");
         assert!((corr - 0.3).abs() < 1e-2, "corr {corr}");
@@ -2176,7 +2189,7 @@ mod tests {
         // and the correlation about 0.01; allow about 4 of those.
         let (sigma, tau, dt, c) = (1.5, 2.0, 0.1, 0.4);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(21);
-        let mut noise = Noise::new(sigma, c, tau, 1.0, dt, 2, &mut rng);
+        let mut noise = Noise::new(sigma, Some(c), tau, 1.0, dt, 2, &mut rng);
         let samples = draws(&mut noise, &mut rng, 2, 400_000);
         let (sd, corr) = sd_and_corr(&samples);
         assert!((sd / sigma - 1.0).abs() < 0.03, "sd {sd}");
@@ -2194,7 +2207,7 @@ mod tests {
         // OU step would be off by a factor sqrt(1 - dt/2tau) at dt = 1).
         for dt in [0.01, 1.0] {
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
-            let mut noise = Noise::new(2.0, 0.0, 1.0, 1.0, dt, 2, &mut rng);
+            let mut noise = Noise::new(2.0, None, 1.0, 1.0, dt, 2, &mut rng);
             let steps = (2000.0 / dt.min(0.1)) as usize;
             let (sd, _) = sd_and_corr(&draws(&mut noise, &mut rng, 2, steps.min(400_000)));
             assert!((sd / 2.0 - 1.0).abs() < 0.05, "dt {dt}: sd {sd}");
@@ -2207,11 +2220,50 @@ mod tests {
         // a large part of a noisy step's cost).
         let mut a = Xoshiro256PlusPlus::seed_from_u64(3);
         let b = a.clone();
-        let mut noise = Noise::new(0.0, 0.5, 0.0, 1.0, 0.01, 3, &mut a);
+        let mut noise = Noise::new(0.0, Some(0.5), 0.0, 1.0, 0.01, 3, &mut a);
         let mut out = [0.0; 3];
         noise.draw(&mut a, &mut out, &mut [0.0; 3], &mut [0.0; 3]);
         assert_eq!(out, [0.0; 3]);
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn unshared_noise_that_draws_the_common_normal_keeps_in_step_with_shared_noise() {
+        // c = 0 with the common normal drawn (a point of a sweep over c)
+        // draws what c = 0.5 draws, so the two see the same private
+        // normals xi_i: c = 0.5's differences between neurons are sqrt(0.5)
+        // times c = 0's (the common part cancels; to rounding, 1e-12).
+        // Without the draw, c = 0 falls out of step after the first draw.
+        for tau in [0.0, 3.0] {
+            let seeded = || Xoshiro256PlusPlus::seed_from_u64(9);
+            let (mut a, mut b, mut c) = (seeded(), seeded(), seeded());
+            let mut drawn = Noise::new(2.0, Some(0.0), tau, 1.0, 0.01, 3, &mut a);
+            let mut plain = Noise::new(2.0, None, tau, 1.0, 0.01, 3, &mut b);
+            let mut shared = Noise::new(2.0, Some(0.5), tau, 1.0, 0.01, 3, &mut c);
+            for step in 0..3 {
+                // This step's input: the increments, or the OU current.
+                let input = |noise: &mut Noise, rng: &mut Xoshiro256PlusPlus| {
+                    let (mut dv, mut i_start, mut i_mid) = ([0.0; 3], [0.0; 3], [0.0; 3]);
+                    noise.draw(rng, &mut dv, &mut i_start, &mut i_mid);
+                    if tau == 0.0 {
+                        dv
+                    } else {
+                        i_mid
+                    }
+                };
+                let (x, y) = (input(&mut drawn, &mut a), input(&mut shared, &mut c));
+                assert_eq!(a, c, "tau {tau}, step {step}");
+                for (i, j) in [(0, 1), (1, 2)] {
+                    let (want, got) = (0.5f64.sqrt() * (x[i] - x[j]), y[i] - y[j]);
+                    assert!(
+                        (want - got).abs() < 1e-12 * want.abs(),
+                        "tau {tau}, step {step}: {want} vs {got}"
+                    );
+                }
+                input(&mut plain, &mut b);
+                assert_ne!(b, c, "tau {tau}, step {step}");
+            }
+        }
     }
 
     #[test]

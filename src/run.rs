@@ -326,7 +326,7 @@ fn integrate_lanes_on(
         .map(|rng| {
             Noise::new(
                 cfg.noise_sigma,
-                cfg.noise_shared,
+                cfg.noise_draws_common.then_some(cfg.noise_shared),
                 cfg.noise_tau_ms,
                 cfg.network.hh.c_m,
                 dt,
@@ -723,6 +723,36 @@ mod tests {
         let a = simulate_trial(&cfg, 1);
         assert_eq!(a, simulate_trial(&cfg, 1));
         assert_ne!(a.spikes_ms, simulate_trial(&cfg, 2).spikes_ms);
+    }
+
+    #[test]
+    fn common_random_numbers_hold_across_a_sweep_of_shared_noise_from_zero() {
+        // At c = 1e-300 the common part (1e-150 of the noise) vanishes in
+        // rounding and sqrt(1 - c) is 1: with the same stream the trial is
+        // the c = 0 trial, bit for bit, if c = 0 draws the common normal
+        // too. It must in a sweep over c; alone, c = 0 draws none.
+        let text = "name = \"t\"\nseed_mode = \"common\"\n[time]\nduration_ms = 100.0\n\
+                    [network]\nn = 2\nstrength = 0.1\n[noise]\nsigma = 3.0\n[sweep]\n\"noise.shared\" = [0.0, 1e-300]\n";
+        for tau in ["", "tau_ms = 2.0\n"] {
+            let plan = Plan::new(
+                ExperimentSpec::parse(&text.replace("sigma = 3.0\n", &format!("sigma = 3.0\n{tau}"))).unwrap(),
+            )
+            .unwrap();
+            let trial = |point: usize| simulate_trial(&plan.points[point].config, plan.trial(point as u32).seed);
+            let (unshared, tiny) = (trial(0), trial(1));
+            assert!(unshared.spikes_ms[0].len() > 5, "{tau}: {unshared:?}");
+            assert_eq!(unshared, tiny, "{tau}");
+            let alone = ExperimentSpec::parse(&text.replace(", 1e-300", ""))
+                .unwrap()
+                .resolve(&[0.0])
+                .unwrap();
+            assert!(!alone.noise_draws_common);
+            assert_ne!(
+                simulate_trial(&alone, plan.trial(0).seed).spikes_ms,
+                unshared.spikes_ms,
+                "{tau}"
+            );
+        }
     }
 
     #[test]

@@ -126,6 +126,12 @@ pub struct TrialConfig {
     pub fast: bool,
     /// Fraction of the noise variance common to all neurons, in [0, 1].
     pub noise_shared: f64,
+    /// Whether each step draws the common normal: where `noise_shared > 0`
+    /// at any point of the spec, so at its c = 0 points too. Every point
+    /// then draws the same normals per step, and common random numbers
+    /// (`seed_mode = "common"`) give a sweep over c the same private noise
+    /// at every c, 0 included.
+    pub noise_draws_common: bool,
     pub threshold_mv: f64,
     pub rearm_mv: f64,
     /// How `network` was drawn; with `graph.resample` each trial draws its
@@ -377,9 +383,14 @@ impl ExperimentSpec {
                 .collect();
             format!("at sweep point {}: ", at.join(", "))
         };
-        deserialize(&table)
+        let mut config = deserialize(&table)
             .and_then(|raw: RawSpec| validate(&raw))
-            .map_err(|e| e.with_context(context))
+            .map_err(|e| e.with_context(context))?;
+        config.noise_draws_common |= self
+            .axes
+            .iter()
+            .any(|a| a.key == "noise.shared" && a.values.iter().any(|&c| c > 0.0));
+        Ok(config)
     }
 }
 
@@ -960,6 +971,7 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
         v0_mv,
         noise_sigma,
         noise_shared,
+        noise_draws_common: noise_shared > 0.0,
         noise_tau_ms,
         channel_noise,
         gate_table,
