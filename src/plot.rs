@@ -4,7 +4,7 @@
 //! needed.
 
 use crate::output::{read_table, stored_spec, trace_spikes_path, SUMMARISED};
-use crate::plan::Plan;
+use crate::plan::{Plan, Point};
 use crate::spec::{units, ExperimentSpec};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -35,9 +35,17 @@ pub fn parse_size(text: &str) -> Result<(u32, u32), String> {
     Ok((w, h))
 }
 
-/// Axis label of a swept key, with its units.
-fn key_label(key: &str) -> String {
-    match units(key) {
+/// Axis label of a swept key, with its units. `noise.sigma` has two: white
+/// noise's is an intensity (uA/cm^2 ms^0.5), OU noise's its stationary sd
+/// (uA/cm^2), and the points say which noise the run had.
+fn key_label(key: &str, points: &[Point]) -> String {
+    let coloured = |p: &Point| p.config.noise_tau_ms > 0.0;
+    let unit = match key {
+        "noise.sigma" if points.iter().all(coloured) => Some("uA/cm^2"),
+        "noise.sigma" if points.iter().any(coloured) => Some("uA/cm^2 ms^0.5 if white, uA/cm^2 if OU"),
+        _ => units(key),
+    };
+    match unit {
         Some(u) => format!("{key} ({u})"),
         None => key.to_string(),
     }
@@ -162,7 +170,8 @@ pub fn plot_summary(
         })
         .collect();
     let title = format!("{}: {} vs {}", spec.name, measure, x);
-    let labels = (key_label(x), measure_label(measure).to_string());
+    let plan = Plan::new(spec.clone()).map_err(|e| format!("{}: stored spec: {e}", path.display()))?;
+    let labels = (key_label(x, &plan.points), measure_label(measure).to_string());
     render(
         out,
         size,
@@ -388,4 +397,34 @@ fn draw_trace<DB: DrawingBackend>(
         .draw()
         .map_err(e)?;
     area.present().map_err(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn points(spec: &str) -> Vec<Point> {
+        Plan::new(ExperimentSpec::parse(spec).expect("valid spec"))
+            .expect("valid plan")
+            .points
+    }
+
+    #[test]
+    fn sigma_is_labelled_with_the_units_of_the_noise_it_scales() {
+        let head = "name = \"x\"\n[time]\nduration_ms = 10.0\n";
+        let white = points(&format!("{head}[sweep]\n\"noise.sigma\" = [0.0, 1.0]\n"));
+        assert_eq!(key_label("noise.sigma", &white), "noise.sigma (uA/cm^2 ms^0.5)");
+        let ou = points(&format!(
+            "{head}[noise]\ntau_ms = 2.0\n[sweep]\n\"noise.sigma\" = [0.0, 1.0]\n"
+        ));
+        assert_eq!(key_label("noise.sigma", &ou), "noise.sigma (uA/cm^2)");
+        let both = points(&format!(
+            "{head}[sweep]\n\"noise.sigma\" = [1.0]\n\"noise.tau_ms\" = [0.0, 2.0]\n"
+        ));
+        assert_eq!(
+            key_label("noise.sigma", &both),
+            "noise.sigma (uA/cm^2 ms^0.5 if white, uA/cm^2 if OU)"
+        );
+        assert_eq!(key_label("noise.tau_ms", &both), "noise.tau_ms (ms)");
+    }
 }
