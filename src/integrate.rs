@@ -3,7 +3,7 @@
 //! Equations (DESIGN.md §2), for every neuron i:
 //!
 //! ```text
-//! C dV_i = (I_i - I_ion(V_i, m_i, h_i, n_i) + Isyn_i) dt + sigma dW_i
+//! C dV_i = (I_i - I_ion(V_i, m_i, h_i, n_i) + Isyn_i + Igap_i + Iou_i) dt + sigma dW_i
 //! dx_i/dt = alpha_x(V_i) (1 - x_i) - beta_x(V_i) x_i        x in {m, h, n}
 //! ds_i/dt = alpha_s(V_i) (1 - s_i) - beta_s s_i
 //! ```
@@ -1537,11 +1537,14 @@ unsafe fn midpoint_avx2<E: Rhs>(
 /// **Default: exponential midpoint.** A half step (exponential gates and s,
 /// Euler V with half of the noise increment) gives the midpoint state; the
 /// full step then relaxes every gate from its old value with the rates at the
-/// midpoint voltage and moves V by `dt * f(midpoint) + noise`. It is second
+/// midpoint voltage and moves V by `dt * f(midpoint) + noise`: a
+/// second-order generalisation of Rush-Larsen (Perego & Veneziani 2009,
+/// Electron. Trans. Numer. Anal. 35:234; exponential Runge-Kutta methods in
+/// general: Hochbruck & Ostermann 2010, Acta Numer. 19:209). It is second
 /// order for the deterministic drift and keeps the unconditional gate bound
 /// of exponential Euler. The half noise increment in the predictor is the
-/// conditional mean of the Brownian path at mid-step, as in stochastic Heun
-/// schemes; it costs no extra random numbers.
+/// conditional mean of the Brownian path at mid-step given the step's
+/// increment (a Brownian bridge); it costs no extra random numbers.
 ///
 /// Measured here (tests/golden.rs, the pair of reference_pair.json, 200 ms,
 /// 28 spikes): max spike-time error 0.0125 ms at dt = 0.01 for exp-midpoint
@@ -1550,7 +1553,7 @@ unsafe fn midpoint_avx2<E: Rhs>(
 /// Exponential midpoint costs two rate evaluations per step against one; the
 /// 50x smaller error at equal dt is worth far more than 2x. Forward Euler
 /// gates (`euler`) err 0.04 ms but go unstable once dt (alpha + beta) > 2
-/// (V below about -135 mV under strong noise), which is the blow-up of the
+/// (at dt = 0.01 ms, V below about -135 mV under strong noise), which is the blow-up of the
 /// code this replaces; its clamps are counted so that a user sees it.
 // Structure of arrays: one index walks v, m, h, n, s and the inputs together.
 #[allow(clippy::needless_range_loop)]
@@ -1762,7 +1765,9 @@ impl Noise {
 /// (defaults rho_Na = 60, rho_K = 18 channels per um^2, the squid-axon
 /// densities those papers use). The drift is integrated by the chosen
 /// method; the diffusion is added after the step as an Euler-Maruyama
-/// increment with the rates at the step's starting voltage, and a gate that
+/// increment with the rates at the step's starting voltage and the gate
+/// value after the drift (not at the step's start: the same Ito SDE in the
+/// limit, an O(dt^1.5) difference per step), and a gate that
 /// leaves [0, 1] is truncated back (the bounded form Goldwyn & Shea-Brown
 /// discuss; each truncation counts in `n_clamped`, so its frequency is
 /// visible). The noise vanishes as 1/sqrt(area): large membranes recover

@@ -4,9 +4,9 @@
 //! Source: A. L. Hodgkin & A. F. Huxley (1952), "A quantitative description of
 //! membrane current and its application to conduction and excitation in
 //! nerve", J. Physiol. 117:500-544, in the modern convention (depolarisation
-//! positive, rest near -65 mV) used by Gerstner, Kistler, Naud & Paninski,
-//! *Neuronal Dynamics* (2014), ch. 2, and by the original question
-//! (DESIGN.md §2). Units throughout: mV, ms, uA/cm^2, mS/cm^2, uF/cm^2.
+//! positive, rest near -65 mV, E_L = -54.387 mV) of Dayan & Abbott,
+//! *Theoretical Neuroscience* (2001), §5.6, and of NEURON's `hh.mod`, as in
+//! the original question (DESIGN.md §2). Units throughout: mV, ms, uA/cm^2, mS/cm^2, uF/cm^2.
 
 /// Membrane parameters of one Hodgkin-Huxley neuron.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,8 +58,9 @@ pub struct GateRates {
 ///
 /// At x = 0 the formula is 0/0 with limit 1; near 0 the naive form loses all
 /// digits to cancellation. `expm1` keeps full relative precision for every
-/// x != 0, and below |x| = 1e-6 the two-term Taylor series 1 + x/2 is exact to
-/// f64 rounding (the next term is x^2/12 < 1e-13).
+/// x != 0, and below |x| = 1e-6 the two-term Taylor series 1 + x/2 is used:
+/// its relative error, about x^2/12, stays below 1e-13 (a few hundred ulp,
+/// far below every other error of the model).
 #[inline]
 pub fn vtrap(x: f64) -> f64 {
     trap_from(x, (-x).exp_m1())

@@ -15,8 +15,8 @@ use std::f64::consts::TAU;
 /// `chi^2 = Var_t(Vbar) / mean_i Var_t(V_i)`, with `Vbar(t)` the
 /// population-mean voltage: 1 when all neurons have identical voltage
 /// traces, about 1/sqrt(n) for n independent ones (Golomb & Rinzel 1993,
-/// Physica D 72:259; Golomb, Hansel & Mato 2001, in *Handbook of Biological
-/// Physics* vol. 4, §4.1). Variances are accumulated with Welford's update
+/// Phys. Rev. E 48:4810; 1994, Physica D 72:259; Golomb, Hansel & Mato
+/// 2001, in *Handbook of Biological Physics* vol. 4, §4.1). Variances are accumulated with Welford's update
 /// (Welford 1962, Technometrics 4:419), which does not lose digits to
 /// cancellation however long the run; the reciprocal of the sample count is
 /// computed once per step and shared by all accumulators.
@@ -474,10 +474,15 @@ mod tests {
 
     #[test]
     fn spike_sync_of_independent_poisson_trains_is_near_its_expectation() {
-        // Two independent Poisson trains of equal rate: PySpike 0.9 gives
-        // 0.2495 (sd 0.0036 over 20 pairs of 10 000-spike trains; the
-        // python test suite checks our value against PySpike on the same
-        // trains). Allow 0.02, over 5 sd.
+        // Two independent Poisson trains of equal rate r: exactly 1/4. A
+        // spike's distance d to the nearest spike of the other train is
+        // Exp(2r), so 2d is Exp(r); it is coincident when 2d is below the
+        // shortest of the ISIs that set its window: its own two and the far
+        // one of the other spike (the near one spans 2d at least), three
+        // independent Exp(r), their minimum Exp(3r). P(Exp(r) < Exp(3r)) =
+        // r / (r + 3r) = 1/4. PySpike 0.9 gives 0.2495 (sd 0.0036 over 20
+        // pairs of 10 000-spike trains; the python test suite checks our
+        // value against PySpike on the same trains). Allow 0.02, over 5 sd.
         let a = poisson(0.05, 200_000.0, 3);
         let b = poisson(0.05, 200_000.0, 4);
         let s = spike_sync(&[&a, &b], 0.0, 200_000.0).unwrap();
