@@ -1,6 +1,7 @@
 //! The command line: the only place that prints. Reads as the pipeline:
 //! spec text -> ExperimentSpec -> Plan -> run_ensemble -> write_run.
 
+use clap::builder::RangedU64ValueParser;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -25,7 +26,7 @@ const EXIT_USAGE: u8 = 2;
     name = "spikesweep",
     version,
     about = "Parallel stochastic Hodgkin-Huxley network ensembles: one TOML spec in, Parquet tables of spikes, rates and synchrony out",
-    after_help = "Examples:\n  spikesweep plan experiments/seed_pair.toml\n  spikesweep run experiments/seed_pair.toml\n  spikesweep run experiments/seed_pair.toml --out /tmp/pair --threads 4\n\nExit codes: 0 run completed (diverged trials are data, counted in the output), 2 usage, spec or I/O error."
+    after_help = "Examples:\n  spikesweep plan experiments/seed_pair.toml\n  spikesweep run experiments/seed_pair.toml\n  spikesweep run experiments/seed_pair.toml --out /tmp/pair --threads 4\n\nExit codes: 0 run completed (diverged trials are data, counted in the output), 2 usage, spec or I/O error, 130 / 143 interrupted by Ctrl-C (SIGINT) / SIGTERM: what finished is kept, --resume continues."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -34,9 +35,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every trial of a spec and write trials, neurons and spikes tables
+    /// Run every trial of a spec and write trials, neurons, spikes and summary tables
     #[command(
-        after_help = "Examples:\n  spikesweep run experiments/seed_pair.toml\n      writes results/seed_pair/{trials,neurons,spikes}.parquet and spec.toml\n  spikesweep run my_sweep.toml --out /scratch/sweep1 --threads 8 --quiet"
+        after_help = "Examples:\n  spikesweep run experiments/seed_pair.toml\n      writes results/seed_pair/{trials,neurons,spikes,summary}.parquet, spec.toml and manifest.toml\n  spikesweep run my_sweep.toml --out /scratch/sweep1 --threads 8 --quiet"
     )]
     Run {
         /// Experiment spec (TOML; see README "Spec reference")
@@ -44,8 +45,8 @@ enum Command {
         /// Output directory [default: results/<name> from the spec]
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Worker threads; 0 = one per core. Results do not depend on it.
-        #[arg(long, default_value_t = 0)]
+        /// Worker threads (at most 4096); 0 = one per core. Results do not depend on it.
+        #[arg(long, default_value_t = 0, value_parser = RangedU64ValueParser::<usize>::new().range(0..=4096))]
         threads: usize,
         /// No progress bar
         #[arg(long, short)]
@@ -425,7 +426,8 @@ fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
         // Size the next part to take about PART_SECONDS.
         let per_trial_s = t.elapsed().as_secs_f64() / ids.len() as f64;
         let trials = (PART_SECONDS / per_trial_s.max(1e-6)) * threads as f64;
-        chunk = (trials.clamp(round as f64, MAX_PART_TRIALS) as usize / round).max(1) * round;
+        // At least one round, even where a round is more than MAX_PART_TRIALS.
+        chunk = (trials.min(MAX_PART_TRIALS).max(round as f64) as usize / round).max(1) * round;
     }
     let sim_s = start.elapsed().as_secs_f64();
     if stop() {

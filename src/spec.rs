@@ -274,6 +274,11 @@ const SWEEPABLE_SECTIONS: [&str; 7] = ["time", "neuron", "network", "synapse", "
 /// Experiment seed when the spec gives none.
 const DEFAULT_SEED: u64 = 1;
 
+/// Most time steps per trial accepted: 1e12 steps of a pair take about a
+/// day at the default kernel's speed; more is a unit slip in dt_ms or
+/// duration_ms, not an experiment.
+const MAX_STEPS: f64 = 1e12;
+
 /// Largest network accepted: the dense coupling of an explicit matrix is n^2.
 const MAX_NEURONS: u32 = 100_000;
 
@@ -821,6 +826,15 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
     )?;
     let steps = duration_ms / dt_ms;
     let n_steps = steps.round();
+    if n_steps > MAX_STEPS {
+        return Err(SpecError::key(
+            "time.dt_ms",
+            Some(format!("{dt_ms:e}")),
+            format!(
+                "gives {steps:.3e} steps of time.duration_ms = {duration_ms}, more than {MAX_STEPS:.0e} (a day or more per trial): raise time.dt_ms or shorten time.duration_ms"
+            ),
+        ));
+    }
     if (steps - n_steps).abs() > 1e-6 * n_steps.max(1.0) || n_steps < 1.0 {
         return Err(SpecError::key(
             "time.duration_ms",
@@ -858,6 +872,13 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
             "integrator.fast",
             Some("true".into()),
             "the vectorised stepper is implemented for method = \"exp-midpoint\" only",
+        ));
+    }
+    if fast && gate_table.is_some() {
+        return Err(SpecError::key(
+            "integrator.fast",
+            Some("true".into()),
+            "choose one of integrator.fast and integrator.tables (tables is the faster; fast keeps the default's accuracy)",
         ));
     }
 
@@ -1222,5 +1243,26 @@ mod tests {
             ),
             "{e}"
         );
+        let e = err(&format!(
+            "{base}fast = true
+tables = true
+"
+        ));
+        assert!(
+            e.starts_with("integrator.fast = true: choose one of integrator.fast and integrator.tables"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_step_count_beyond_reason_is_an_error_naming_dt() {
+        // 1e-300 ms steps: 1e301 steps, which as u64 saturated to 1.8e19
+        // and ran "forever" (found by trying it).
+        let e = err("name = \"t\"\n[time]\ndt_ms = 1e-300\nduration_ms = 10.0\n");
+        assert!(e.starts_with("time.dt_ms = 1e-300: gives 1.000e301 steps"), "{e}");
+        assert!(e.contains("raise time.dt_ms or shorten time.duration_ms"), "{e}");
+        // 1e12 steps is the most accepted.
+        let ok = ExperimentSpec::parse("name = \"t\"\n[time]\ndt_ms = 0.01\nduration_ms = 1e10\n").unwrap();
+        assert_eq!(ok.resolve(&[]).unwrap().n_steps, 1_000_000_000_000);
     }
 }

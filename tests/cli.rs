@@ -117,6 +117,28 @@ fn one_thread_and_two_threads_write_identical_tables() {
         let (ta, tb) = (without_wall(table(&a, name)), without_wall(table(&b, name)));
         assert!(ta.equals_missing(&tb), "{name} differs between 1 and 2 threads");
     }
+    // 600 threads: a round of batches (600 x 8 pairs) is more than a part's
+    // 4096 trials at most, which panicked in the part sizing once.
+    let c = tmp.path().join("c");
+    run_ok(&spec, &c, &["--threads", "600", "--quiet"]);
+    let (ta, tc) = (without_wall(table(&a, "trials")), without_wall(table(&c, "trials")));
+    assert!(ta.equals_missing(&tc), "trials differ between 1 and 600 threads");
+    // Beyond 4096 threads: a usage error, before any directory.
+    let d = tmp.path().join("d");
+    let o = spikesweep(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--out",
+        d.to_str().unwrap(),
+        "--threads",
+        "5000",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("5000 is not in 0..=4096"),
+        "{o:?}"
+    );
+    assert!(!d.exists());
 }
 
 #[test]
