@@ -9,7 +9,7 @@ use spikesweep::output;
 use spikesweep::plan::Plan;
 use spikesweep::plot::{parse_size, plot_summary, plot_trace};
 use spikesweep::run::{lanes_for, run_ensemble, trace_trial, Status};
-use spikesweep::spec::ExperimentSpec;
+use spikesweep::spec::{ExperimentSpec, SeedMode};
 use spikesweep::store::{self, Existing, Shard};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -236,17 +236,21 @@ fn cmd_plan(path: &Path) -> Result<(), String> {
         let shown: Vec<String> = axis.values.iter().take(8).map(|x| format!("{x}")).collect();
         let more = if axis.values.len() > 8 { ", ..." } else { "" };
         println!(
-            "sweep       {} = [{}{}] ({} values)",
+            "sweep       {} = [{}{}] ({})",
             axis.key,
             shown.join(", "),
             more,
-            axis.values.len()
+            count(axis.values.len(), "value")
         );
     }
     println!("points      {}", plan.points.len());
+    let seed_mode = match spec.seed_mode {
+        SeedMode::Independent => "independent",
+        SeedMode::Common => "common",
+    };
     println!(
-        "replicates  {} (seed {}, {:?} streams)",
-        spec.replicates, spec.seed, spec.seed_mode
+        "replicates  {} (seed {}, seed_mode = \"{seed_mode}\")",
+        spec.replicates, spec.seed
     );
     println!("trials      {}", plan.n_trials());
     println!("work        {:.3e} neuron-steps", plan.neuron_steps() as f64);
@@ -295,6 +299,11 @@ const PART_SECONDS: f64 = 2.0;
 /// At most this many trials per part, so that the memory a part's results
 /// take does not grow with cheap trials.
 const MAX_PART_TRIALS: f64 = 4096.0;
+
+/// "1 trial", "2 trials".
+fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
 
 /// Exit code after Ctrl-C (SIGINT) or SIGTERM, as shells report them.
 const EXIT_SIGINT: usize = 130;
@@ -452,13 +461,24 @@ fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
     bar.finish_and_clear();
     let written = store::finish_run(&dir, &plan, shard)?;
     let total_s = start.elapsed().as_secs_f64();
+    // After --resume, say that the count is this session's.
+    let ran = match opened.done.len() {
+        0 => count(ran, "trial"),
+        before => format!(
+            "{} (of {}; {before} were written before)",
+            count(ran, "trial"),
+            mine.len()
+        ),
+    };
     println!(
-        "{ran} trials, {diverged} diverged, {total_s:.2} s wall ({sim_s:.2} s simulating on {threads} threads: {:.3e} neuron-steps/s)",
+        "{ran}, {diverged} diverged, {total_s:.2} s wall ({sim_s:.2} s simulating on {}: {:.3e} neuron-steps/s)",
+        count(threads, "thread"),
         neuron_steps / sim_s
     );
     if diverged > 0 {
         println!(
-            "warning: {diverged} trials diverged (status = \"diverged\", numbers null in trials.parquet); a smaller time.dt_ms or noise.sigma avoids it"
+            "warning: {} diverged (status = \"diverged\", numbers null in trials.parquet); a smaller time.dt_ms or noise.sigma avoids it",
+            count(diverged, "trial")
         );
     }
     println!("results in {}/", dir.display());

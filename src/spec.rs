@@ -425,6 +425,18 @@ fn parse_axes(sweep: &Table) -> Result<Vec<Axis>, SpecError> {
     for (key, spec) in sweep {
         let path = format!("sweep.{key:?}");
         let (section, field) = key.split_once('.').unwrap_or(("", ""));
+        // Known keys that are not numbers of the model: say so, rather
+        // than how a swept key is spelled.
+        if section == "integrator" || ["seed", "replicates", "seed_mode", "name"].contains(&key.as_str()) {
+            return Err(SpecError::key(
+                path,
+                None,
+                format!(
+                    "{key} cannot be swept: sweeps vary the model's numbers (sections {}); run one spec per value instead",
+                    SWEEPABLE_SECTIONS.join(", ")
+                ),
+            ));
+        }
         if !SWEEPABLE_SECTIONS.contains(&section) || field.is_empty() || field.contains('.') {
             return Err(SpecError::key(
                 path,
@@ -436,6 +448,17 @@ fn parse_axes(sweep: &Table) -> Result<Vec<Axis>, SpecError> {
             ));
         }
         let values = axis_values(&path, spec)?;
+        if let Some(x) = values
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| values[..i].contains(x).then_some(x))
+        {
+            return Err(SpecError::key(
+                path,
+                Some(spec.to_string()),
+                format!("{x} appears twice: each value is one point (more samples of a point are replicates)"),
+            ));
+        }
         axes.push(Axis {
             key: key.clone(),
             values,
@@ -595,8 +618,36 @@ fn per_neuron(key: &str, v: Option<&Value>, default: f64, n: usize) -> Result<Ve
     Ok(values)
 }
 
-/// The topology of `section` (`network` or `gap`), with its `p` and `k`.
+/// The topology of `section` (`network` or `gap`), with its `p` and `k`;
+/// a `p` or `k` the topology does not use is an error, not ignored.
 fn parse_topology(
+    section: &str,
+    v: &Value,
+    n: usize,
+    p: Option<f64>,
+    k: Option<u32>,
+) -> Result<TopologySpec, SpecError> {
+    let topology = topology_with(section, v, n, p, k)?;
+    let (uses_p, uses_k) = match topology {
+        TopologySpec::Random { .. } => (true, false),
+        TopologySpec::SmallWorld { .. } => (true, true),
+        _ => (false, false),
+    };
+    for (name, given, used) in [("p", p.is_some(), uses_p), ("k", k.is_some(), uses_k)] {
+        if given && !used {
+            return Err(SpecError::key(
+                format!("{section}.{name}"),
+                None,
+                format!(
+                    "is not used by {section}.topology = {v}: p is for \"random\" and \"small-world\", k for \"small-world\"; remove it or change the topology"
+                ),
+            ));
+        }
+    }
+    Ok(topology)
+}
+
+fn topology_with(
     section: &str,
     v: &Value,
     n: usize,
@@ -799,9 +850,12 @@ fn drawn_per_neuron(key: &str, t: &toml::Table) -> Result<PerNeuron, SpecError> 
         _ => return Err(bad()),
     };
     let (a, b) = (finite(key, args[0])?, finite(key, args[1])?);
+    let rule = |rule: &str| SpecError::key(key, Some(Value::Table(t.clone()).to_string()), rule);
     match kind.as_str() {
         "uniform" if a <= b => Ok(PerNeuron::Uniform { lo: a, hi: b }),
+        "uniform" => Err(rule("uniform = [lo, hi] needs lo <= hi")),
         "normal" if b >= 0.0 => Ok(PerNeuron::Normal { mean: a, sd: b }),
+        "normal" => Err(rule("normal = [mean, sd] needs sd >= 0")),
         _ => Err(bad()),
     }
 }
@@ -913,12 +967,19 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
     let net = &raw.network;
     let topology = match &net.topology {
         Some(v) => parse_topology("network", v, n, net.p, net.k)?,
-        None => TopologySpec::Fixed(Topology::AllToAll),
+        None => parse_topology("network", &Value::String("all-to-all".into()), n, net.p, net.k)?,
     };
     // Gap junctions sit on the network's topology unless given their own.
     let gap_g = non_negative("gap.g", raw.gap.g.unwrap_or(0.0))?;
     let gap_topology = match &raw.gap.topology {
         Some(v) => parse_topology("gap", v, n, raw.gap.p, raw.gap.k)?,
+        None if raw.gap.p.is_some() || raw.gap.k.is_some() => {
+            return Err(SpecError::key(
+                if raw.gap.p.is_some() { "gap.p" } else { "gap.k" },
+                None,
+                "is used only with gap.topology (without it, gap junctions sit on network.topology)",
+            ))
+        }
         None => topology.clone(),
     };
     let strength = raw.network.strength.unwrap_or(0.0);
@@ -1105,7 +1166,19 @@ mod tests {
             "{e}"
         );
         let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\nseed = [1, 2]\n");
-        assert!(e.starts_with("sweep.\"seed\": a swept key is \"section.key\""), "{e}");
+        assert!(
+            e.starts_with("sweep.\"seed\": seed cannot be swept: sweeps vary the model's numbers"),
+            "{e}"
+        );
+        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"integrator.tables\" = [0, 1]\n");
+        assert!(e.contains("integrator.tables cannot be swept"), "{e}");
+        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"nosie.sigma\" = [1.0]\n");
+        assert!(
+            e.starts_with("sweep.\"nosie.sigma\": a swept key is \"section.key\""),
+            "{e}"
+        );
+        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigma\" = [1.0, 2.0, 1.0]\n");
+        assert!(e.contains("1 appears twice"), "{e}");
         let e =
             err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigma\" = { logspace = [0.0, 1.0, 3] }\n");
         assert!(e.contains("logspace needs start > 0"), "{e}");
@@ -1142,6 +1215,21 @@ mod tests {
         assert!(e.starts_with("network.p: is required by this topology"), "{e}");
         let e = err(&format!("{base}topology = \"random\"\np = 1.5\n"));
         assert_eq!(e, "network.p = 1.5: must be between 0 and 1");
+        let e = err(&format!("{base}topology = \"ring\"\np = 0.5\n"));
+        assert!(
+            e.starts_with("network.p: is not used by network.topology = \"ring\""),
+            "{e}"
+        );
+        let e = err(&format!("{base}topology = \"random\"\np = 0.5\nk = 4\n"));
+        assert!(
+            e.starts_with("network.k: is not used by network.topology = \"random\""),
+            "{e}"
+        );
+        let e = err(&format!("{base}p = 0.5\n"));
+        assert!(
+            e.starts_with("network.p: is not used by network.topology = \"all-to-all\""),
+            "{e}"
+        );
         let e = err(&format!("{base}topology = \"small-world\"\nk = 3\np = 0.1\n"));
         assert!(e.starts_with("network.k = 3: must be even"), "{e}");
         let e = err(&format!("{base}topology = {{ matrix_file = \"/nonexistent.csv\" }}\n"));
@@ -1150,7 +1238,12 @@ mod tests {
             "{e}"
         );
         let e = err(&format!("{base}[neuron]\ni_inj = {{ normal = [10.0, -1.0] }}\n"));
-        assert!(e.starts_with("neuron.i_inj = "), "{e}");
+        assert!(
+            e.starts_with("neuron.i_inj = ") && e.ends_with("normal = [mean, sd] needs sd >= 0"),
+            "{e}"
+        );
+        let e = err(&format!("{base}[neuron]\ni_inj = {{ uniform = [12.0, 8.0] }}\n"));
+        assert!(e.ends_with("uniform = [lo, hi] needs lo <= hi"), "{e}");
         let spec = ExperimentSpec::parse(&format!(
             "{base}topology = \"small-world\"\nk = 4\np = 0.2\nstrength = 0.1\n"
         ))
