@@ -273,8 +273,15 @@ fn cmd_trace(path: &Path, id: u32, every: u64, out: Option<PathBuf>) -> Result<(
             .join(&plan.spec.name)
             .join(format!("trace_{id}.parquet"))
     });
+    if out.extension().and_then(|e| e.to_str()) != Some("parquet") {
+        return Err(format!(
+            "--out {}: a trace is a Parquet file, its name must end in .parquet",
+            out.display()
+        ));
+    }
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("{}: cannot create the directory: {e}", parent.display()))?;
     }
     let (outcome, trace) = trace_trial(cfg, trial.seed, every);
     let paths = output::write_trace(&out, &plan.spec.text, id, &outcome, trace).map_err(|e| e.to_string())?;

@@ -71,7 +71,13 @@ fn render(
 ) -> Result<(), String> {
     register_font();
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("{}: cannot create the directory: {e}", parent.display()))?;
+    }
+    // Open it here: plotters reports a file it cannot write in its debug
+    // form, at the end.
+    if matches!(out.extension().and_then(|e| e.to_str()), Some("png" | "svg")) {
+        std::fs::File::create(out).map_err(|e| format!("{}: cannot write: {e}", out.display()))?;
     }
     match out.extension().and_then(|e| e.to_str()) {
         Some("png") => draw(BitMapBackend::new(out, size).into_drawing_area()),
@@ -104,6 +110,15 @@ pub fn plot_summary(
     let spec =
         ExperimentSpec::parse(&stored_spec(&path)?).map_err(|e| format!("{}: stored spec: {e}", path.display()))?;
     let axis_keys: Vec<&str> = spec.axes.iter().map(|a| a.key.as_str()).collect();
+    if axis_keys.is_empty() {
+        return Err(format!(
+            "{}: this run sweeps nothing (one parameter point), so there is no x axis; its trials are in trials.parquet, a trial's voltage is `spikesweep trace`",
+            dir.display()
+        ));
+    }
+    if by == Some(x) {
+        return Err(format!("--by {x}: must be a different swept key than --x"));
+    }
     for key in std::iter::once(x).chain(by) {
         if !axis_keys.contains(&key) {
             return Err(format!(
@@ -275,7 +290,15 @@ fn draw_lines<DB: DrawingBackend>(
 pub fn plot_trace(trace: &Path, out: &Path, size: (u32, u32), (from_ms, to_ms): (f64, f64)) -> Result<(), String> {
     let shown = |t: f64| (from_ms..=to_ms).contains(&t);
     let at = |e: &dyn std::fmt::Display| format!("{}: {e}", trace.display());
+    if from_ms > to_ms {
+        return Err(format!("--from-ms {from_ms} is after --to-ms {to_ms}"));
+    }
     let df = read_table(trace).map_err(|e| at(&e))?;
+    if !["t_ms", "neuron", "v_mv"].iter().all(|c| df.column(c).is_ok()) {
+        return Err(at(
+            &"not a trace (it has no t_ms, neuron, v_mv columns): `spikesweep trace` writes one",
+        ));
+    }
     let get = |name: &str| df.column(name).map_err(|e| at(&e));
     let t = get("t_ms")?.f64().map_err(|e| at(&e))?.clone();
     let neuron = get("neuron")?.u32().map_err(|e| at(&e))?.clone();
@@ -284,6 +307,15 @@ pub fn plot_trace(trace: &Path, out: &Path, size: (u32, u32), (from_ms, to_ms): 
     let spikes = read_table(&spikes_path).map_err(|e| format!("{}: {e}", spikes_path.display()))?;
     let threshold_mv = trace_threshold(trace)?;
 
+    let (t_first, t_last) = t
+        .iter()
+        .flatten()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), t| (a.min(t), b.max(t)));
+    if !t.iter().flatten().any(shown) {
+        return Err(at(&format!(
+            "no samples between --from-ms {from_ms} and --to-ms {to_ms}: the trace spans {t_first} to {t_last} ms"
+        )));
+    }
     let n = neuron.iter().flatten().max().map_or(0, |m| m as usize + 1);
     let mut traces: Vec<Vec<(f64, f64)>> = vec![vec![]; n];
     for ((t, i), v) in t.iter().zip(neuron.iter()).zip(v.iter()) {

@@ -210,7 +210,7 @@ pub fn open_run(dir: &Path, plan: &Plan, existing: Existing) -> Result<OpenRun, 
             complete: false,
         });
     }
-    fs::create_dir_all(&parts).map_err(|e| at(&e))?;
+    fs::create_dir_all(&parts).map_err(|e| format!("{}: cannot create the output directory: {e}", dir.display()))?;
     write_atomic(&dir.join(SPEC_COPY), |f| {
         std::io::Write::write_all(f, plan.spec.text.as_bytes())
     })

@@ -467,6 +467,41 @@ fn plots_are_images_of_the_requested_size() {
         "network.strength",
     ]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("must be one of rate_hz"));
+    let stderr = |args: &[&str]| {
+        let o = spikesweep(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let (out, trace) = (out.to_str().unwrap(), trace.to_str().unwrap());
+    let e = stderr(&["plot", out, "--x", "noise.sigma", "--y", "chi", "--by", "noise.sigma"]);
+    assert!(
+        e.contains("--by noise.sigma: must be a different swept key than --x"),
+        "{e}"
+    );
+    let e = stderr(&["plot-trace", trace, "--from-ms", "80", "--to-ms", "20"]);
+    assert!(e.contains("--from-ms 80 is after --to-ms 20"), "{e}");
+    let e = stderr(&["plot-trace", trace, "--from-ms", "500", "--to-ms", "900"]);
+    assert!(
+        e.contains("no samples between --from-ms 500 and --to-ms 900: the trace spans 0 to 100 ms"),
+        "{e}"
+    );
+    let e = stderr(&["trace", spec.to_str().unwrap(), "--trial", "0", "--out", "t.csv"]);
+    assert!(e.contains("--out t.csv: a trace is a Parquet file"), "{e}");
+    let trials = Path::new(out).join("trials.parquet");
+    let e = stderr(&["plot-trace", trials.to_str().unwrap()]);
+    assert!(e.contains("not a trace"), "{e}");
+    // An output that cannot be written: the OS's reason, not plotters' debug text.
+    let blocked = tmp.path().join("file");
+    std::fs::write(&blocked, "").unwrap();
+    let e = stderr(&["plot-trace", trace, "--out", blocked.join("t.png").to_str().unwrap()]);
+    assert!(e.contains("cannot create the directory") && !e.contains("Os {"), "{e}");
+    let dir_png = tmp.path().join("d.png");
+    std::fs::create_dir(&dir_png).unwrap();
+    let e = stderr(&["plot-trace", trace, "--out", dir_png.to_str().unwrap()]);
+    assert!(
+        e.contains("d.png: cannot write: Is a directory") && !e.contains("Os {"),
+        "{e}"
+    );
 }
 
 #[test]
