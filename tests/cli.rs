@@ -185,7 +185,7 @@ fn a_diverging_trial_is_a_row_with_a_status_and_nulls() {
     let out = tmp.path().join("out");
     let stdout = run_ok(&spec, &out, &[]);
     assert!(stdout.contains("2 trials, 1 diverged"), "{stdout}");
-    assert!(stdout.contains("warning: 1 trials diverged"), "{stdout}");
+    assert!(stdout.contains("warning: 1 trial diverged"), "{stdout}");
     let trials = table(&out, "trials");
     let status: Vec<&str> = trials
         .column("status")
