@@ -9,7 +9,7 @@ use spikesweep::output;
 use spikesweep::plan::Plan;
 use spikesweep::plot::{parse_size, plot_summary, plot_trace};
 use spikesweep::run::{lanes_for, run_ensemble, trace_trial, Status};
-use spikesweep::spec::{ExperimentSpec, SeedMode};
+use spikesweep::spec::ExperimentSpec;
 use spikesweep::store::{self, Existing, Shard};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -244,13 +244,11 @@ fn cmd_plan(path: &Path) -> Result<(), String> {
         );
     }
     println!("points      {}", plan.points.len());
-    let seed_mode = match spec.seed_mode {
-        SeedMode::Independent => "independent",
-        SeedMode::Common => "common",
-    };
     println!(
-        "replicates  {} (seed {}, seed_mode = \"{seed_mode}\")",
-        spec.replicates, spec.seed
+        "replicates  {} (seed {}, seed_mode = \"{}\")",
+        spec.replicates,
+        spec.seed,
+        spec.seed_mode.name()
     );
     println!("trials      {}", plan.n_trials());
     println!("work        {:.3e} neuron-steps", plan.neuron_steps() as f64);
@@ -307,14 +305,14 @@ const PART_SECONDS: f64 = 2.0;
 /// take does not grow with cheap trials.
 const MAX_PART_TRIALS: f64 = 4096.0;
 
+/// Exit code after Ctrl-C (SIGINT) or SIGTERM, as shells report them.
+const EXIT_SIGINT: usize = 130;
+const EXIT_SIGTERM: usize = 143;
+
 /// "1 trial", "2 trials".
 fn count(n: usize, noun: &str) -> String {
     format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
-
-/// Exit code after Ctrl-C (SIGINT) or SIGTERM, as shells report them.
-const EXIT_SIGINT: usize = 130;
-const EXIT_SIGTERM: usize = 143;
 
 struct RunArgs {
     out: Option<PathBuf>,

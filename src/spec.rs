@@ -72,6 +72,21 @@ pub enum SeedMode {
     Common,
 }
 
+impl SeedMode {
+    /// Every mode with its spec name, the default first.
+    pub const ALL: [(&'static str, SeedMode); 2] =
+        [("independent", SeedMode::Independent), ("common", SeedMode::Common)];
+
+    /// The name used in specs.
+    pub fn name(self) -> &'static str {
+        SeedMode::ALL
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map(|(name, _)| *name)
+            .expect("every mode is listed")
+    }
+}
+
 /// One swept key and its values, in the order written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Axis {
@@ -309,15 +324,18 @@ impl ExperimentSpec {
             return Err(SpecError::key("replicates", Some("0".into()), "must be >= 1"));
         }
         let seed_mode = match raw.seed_mode.as_deref() {
-            None | Some("independent") => SeedMode::Independent,
-            Some("common") => SeedMode::Common,
-            Some(other) => {
-                return Err(SpecError::key(
-                    "seed_mode",
-                    Some(format!("{other:?}")),
-                    "must be \"independent\" or \"common\"",
-                ))
-            }
+            None => SeedMode::Independent,
+            Some(name) => SeedMode::ALL
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, mode)| *mode)
+                .ok_or_else(|| {
+                    SpecError::key(
+                        "seed_mode",
+                        Some(format!("{name:?}")),
+                        "must be \"independent\" or \"common\"",
+                    )
+                })?,
         };
         let axes = match parsed.get("sweep") {
             Some(Value::Table(t)) => parse_axes(t)?,
@@ -1095,6 +1113,12 @@ mod tests {
             err("name = \"t\"\n[time]\ndt_ms = -0.01\nduration_ms = 10.0\n"),
             "time.dt_ms = -0.01: must be > 0"
         );
+        assert_eq!(
+            err("name = \"t\"\nseed_mode = \"commn\"\n[time]\nduration_ms = 10.0\n"),
+            "seed_mode = \"commn\": must be \"independent\" or \"common\""
+        );
+        let c = ExperimentSpec::parse("name = \"t\"\nseed_mode = \"common\"\n[time]\nduration_ms = 10.0\n").unwrap();
+        assert_eq!(c.seed_mode.name(), "common");
         let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\ndt = 0.1\n");
         assert!(e.starts_with("time.dt: unknown field `dt`"), "{e}");
         assert!(e.contains("dt_ms"), "should list the allowed keys: {e}");
