@@ -205,6 +205,24 @@ pub fn open_run(dir: &Path, plan: &Plan, existing: Existing) -> Result<OpenRun, 
                 complete: true,
             });
         }
+        // Results may change between versions (a fix of the draws, say):
+        // one run's trials come from one version.
+        if let Some(part) = committed_parts(dir)?.first() {
+            let path = part.table("trials");
+            let meta = crate::output::read_metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let written_by = meta
+                .iter()
+                .find(|(k, _)| k == "spikesweep.version")
+                .map(|(_, v)| v.as_str());
+            if written_by != Some(env!("CARGO_PKG_VERSION")) {
+                return Err(format!(
+                    "{}: its trials so far were written by spikesweep {}, this is {}, and results may differ between versions: finish it with that version, or --force to start over",
+                    dir.display(),
+                    written_by.unwrap_or("(unknown)"),
+                    env!("CARGO_PKG_VERSION")
+                ));
+            }
+        }
         return Ok(OpenRun {
             done: clean_and_list_done(dir)?,
             complete: false,
@@ -591,6 +609,20 @@ pub fn merge_shards(out: &Path) -> Result<(Vec<PathBuf>, u64), String> {
             why.join("; ")
         ));
     }
+    let version = &manifests[0].2.spikesweep_version;
+    let odd: Vec<String> = manifests
+        .iter()
+        .filter(|m| &m.2.spikesweep_version != version)
+        .map(|m| format!("{} ({})", m.0.dir_name(), m.2.spikesweep_version))
+        .collect();
+    if !odd.is_empty() {
+        return Err(format!(
+            "{}: shards {} were run by another spikesweep version than {} ({version}), and results may differ between versions; rerun them with one version",
+            shards_dir.display(),
+            odd.join(", "),
+            manifests[0].0.dir_name()
+        ));
+    }
     let hash = &manifests[0].2.spec_hash;
     let odd: Vec<String> = manifests
         .iter()
@@ -661,6 +693,44 @@ mod tests {
         for id in 0..100 {
             assert_eq!((0..7).filter(|&k| Shard { index: k, count: 7 }.owns(id)).count(), 1);
         }
+    }
+
+    #[test]
+    fn a_run_is_resumed_only_by_the_version_that_started_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run");
+        let text = "name = \"v\"\nreplicates = 2\n[time]\nduration_ms = 5.0\n";
+        let plan = Plan::new(ExperimentSpec::parse(text).unwrap()).unwrap();
+        open_run(&dir, &plan, Existing::Refuse).unwrap();
+        let trial = plan.trial(0);
+        let outcome = crate::run::simulate_trial(&plan.points[0].config, trial.seed);
+        write_part(
+            &dir,
+            &plan,
+            &[TrialResult {
+                trial,
+                outcome,
+                wall_ms: 1.0,
+            }],
+        )
+        .unwrap();
+        // The same version resumes it, the one trial left to do.
+        assert_eq!(open_run(&dir, &plan, Existing::Resume).unwrap().done, vec![0]);
+        // A part written by another version: refused, naming both.
+        let part = &committed_parts(&dir).unwrap()[0];
+        let path = part.table("trials");
+        let mut df = read_table(&path).unwrap();
+        let mut meta = metadata(text, "trials");
+        meta.iter_mut().find(|(k, _)| k == "spikesweep.version").unwrap().1 = "0.0.1".into();
+        write_parquet(&path, &mut df, meta).unwrap();
+        let e = open_run(&dir, &plan, Existing::Resume).map(|_| ()).unwrap_err();
+        assert!(
+            e.contains(&format!(
+                "written by spikesweep 0.0.1, this is {}",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{e}"
+        );
     }
 
     #[test]
