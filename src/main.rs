@@ -309,6 +309,12 @@ const MAX_PART_TRIALS: f64 = 4096.0;
 const EXIT_SIGINT: usize = 130;
 const EXIT_SIGTERM: usize = 143;
 
+/// Trials in a part of about `trials`: whole rounds of batches, at most
+/// MAX_PART_TRIALS, but at least one round where a round is more.
+fn part_size(trials: f64, round: usize) -> usize {
+    (trials.min(MAX_PART_TRIALS) as usize / round).max(1) * round
+}
+
 /// "1 trial", "2 trials".
 fn count(n: usize, noun: &str) -> String {
     format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
@@ -423,7 +429,7 @@ fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
     // Parts in whole rounds of batches: each thread gets whole batches of
     // lanes (run::lanes_for), starting with four per thread.
     let round = threads * plan.points.first().map_or(1, |p| lanes_for(&p.config));
-    let (mut next, mut chunk) = (0usize, round * 4);
+    let (mut next, mut chunk) = (0usize, part_size(round as f64 * 4.0, round));
     let (mut ran, mut diverged, mut neuron_steps) = (0usize, 0usize, 0f64);
     while next < todo.len() && !stop() {
         let ids = &todo[next..(next + chunk).min(todo.len())];
@@ -439,9 +445,7 @@ fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
         next += ids.len();
         // Size the next part to take about PART_SECONDS.
         let per_trial_s = t.elapsed().as_secs_f64() / ids.len() as f64;
-        let trials = (PART_SECONDS / per_trial_s.max(1e-6)) * threads as f64;
-        // At least one round, even where a round is more than MAX_PART_TRIALS.
-        chunk = (trials.min(MAX_PART_TRIALS).max(round as f64) as usize / round).max(1) * round;
+        chunk = part_size((PART_SECONDS / per_trial_s.max(1e-6)) * threads as f64, round);
     }
     let sim_s = start.elapsed().as_secs_f64();
     if stop() {
@@ -469,11 +473,7 @@ fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
     // After --resume, say that the count is this session's.
     let ran = match opened.done.len() {
         0 => count(ran, "trial"),
-        before => format!(
-            "{} (of {}; {before} were written before)",
-            count(ran, "trial"),
-            mine.len()
-        ),
+        before => format!("{} (of {}; {before} written before)", count(ran, "trial"), mine.len()),
     };
     println!(
         "{ran}, {diverged} diverged, {total_s:.2} s wall ({sim_s:.2} s simulating on {}: {:.3e} neuron-steps/s)",

@@ -4,7 +4,7 @@
 //! needed.
 
 use crate::output::{read_table, stored_spec, trace_spikes_path, SUMMARISED};
-use crate::plan::{Plan, Point};
+use crate::plan::Plan;
 use crate::spec::{units, ExperimentSpec};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -37,12 +37,12 @@ pub fn parse_size(text: &str) -> Result<(u32, u32), String> {
 
 /// Axis label of a swept key, with its units. `noise.sigma` has two: white
 /// noise's is an intensity (uA/cm^2 ms^0.5), OU noise's its stationary sd
-/// (uA/cm^2), and the points say which noise the run had.
-fn key_label(key: &str, points: &[Point]) -> String {
-    let coloured = |p: &Point| p.config.noise_tau_ms > 0.0;
+/// (uA/cm^2); `noise_taus_ms` are the run's OU time constants (0: white).
+fn key_label(key: &str, noise_taus_ms: &[f64]) -> String {
+    let coloured = |tau_ms: &f64| *tau_ms > 0.0;
     let unit = match key {
-        "noise.sigma" if points.iter().all(coloured) => Some("uA/cm^2"),
-        "noise.sigma" if points.iter().any(coloured) => Some("uA/cm^2 ms^0.5 if white, uA/cm^2 if OU"),
+        "noise.sigma" if noise_taus_ms.iter().all(coloured) => Some("uA/cm^2"),
+        "noise.sigma" if noise_taus_ms.iter().any(coloured) => Some("uA/cm^2 ms^0.5 if white, uA/cm^2 if OU"),
         _ => units(key),
     };
     match unit {
@@ -185,8 +185,18 @@ pub fn plot_summary(
         })
         .collect();
     let title = format!("{}: {} vs {}", spec.name, measure, x);
-    let plan = Plan::new(spec.clone()).map_err(|e| format!("{}: stored spec: {e}", path.display()))?;
-    let labels = (key_label(x, &plan.points), measure_label(measure).to_string());
+    // The noise's time constants: the swept ones, or the one every point has.
+    let noise_taus_ms = match spec.axes.iter().find(|a| a.key == "noise.tau_ms") {
+        Some(axis) => axis.values.clone(),
+        None => {
+            let first: Vec<f64> = spec.axes.iter().map(|a| a.values[0]).collect();
+            let config = spec
+                .resolve(&first)
+                .map_err(|e| format!("{}: stored spec: {e}", path.display()))?;
+            vec![config.noise_tau_ms]
+        }
+    };
+    let labels = (key_label(x, &noise_taus_ms), measure_label(measure).to_string());
     render(
         out,
         size,
@@ -435,28 +445,14 @@ fn draw_trace<DB: DrawingBackend>(
 mod tests {
     use super::*;
 
-    fn points(spec: &str) -> Vec<Point> {
-        Plan::new(ExperimentSpec::parse(spec).expect("valid spec"))
-            .expect("valid plan")
-            .points
-    }
-
     #[test]
     fn sigma_is_labelled_with_the_units_of_the_noise_it_scales() {
-        let head = "name = \"x\"\n[time]\nduration_ms = 10.0\n";
-        let white = points(&format!("{head}[sweep]\n\"noise.sigma\" = [0.0, 1.0]\n"));
-        assert_eq!(key_label("noise.sigma", &white), "noise.sigma (uA/cm^2 ms^0.5)");
-        let ou = points(&format!(
-            "{head}[noise]\ntau_ms = 2.0\n[sweep]\n\"noise.sigma\" = [0.0, 1.0]\n"
-        ));
-        assert_eq!(key_label("noise.sigma", &ou), "noise.sigma (uA/cm^2)");
-        let both = points(&format!(
-            "{head}[sweep]\n\"noise.sigma\" = [1.0]\n\"noise.tau_ms\" = [0.0, 2.0]\n"
-        ));
+        assert_eq!(key_label("noise.sigma", &[0.0]), "noise.sigma (uA/cm^2 ms^0.5)");
+        assert_eq!(key_label("noise.sigma", &[2.0, 5.0]), "noise.sigma (uA/cm^2)");
         assert_eq!(
-            key_label("noise.sigma", &both),
+            key_label("noise.sigma", &[0.0, 2.0]),
             "noise.sigma (uA/cm^2 ms^0.5 if white, uA/cm^2 if OU)"
         );
-        assert_eq!(key_label("noise.tau_ms", &both), "noise.tau_ms (ms)");
+        assert_eq!(key_label("noise.tau_ms", &[0.0, 2.0]), "noise.tau_ms (ms)");
     }
 }

@@ -734,10 +734,8 @@ mod tests {
         let text = "name = \"t\"\nseed_mode = \"common\"\n[time]\nduration_ms = 100.0\n\
                     [network]\nn = 2\nstrength = 0.1\n[noise]\nsigma = 3.0\n[sweep]\n\"noise.shared\" = [0.0, 1e-300]\n";
         for tau in ["", "tau_ms = 2.0\n"] {
-            let plan = Plan::new(
-                ExperimentSpec::parse(&text.replace("sigma = 3.0\n", &format!("sigma = 3.0\n{tau}"))).unwrap(),
-            )
-            .unwrap();
+            let text = text.replace("sigma = 3.0\n", &format!("sigma = 3.0\n{tau}"));
+            let plan = Plan::new(ExperimentSpec::parse(&text).unwrap()).unwrap();
             let trial = |point: usize| simulate_trial(&plan.points[point].config, plan.trial(point as u32).seed);
             let (unshared, tiny) = (trial(0), trial(1));
             assert!(unshared.spikes_ms[0].len() > 5, "{tau}: {unshared:?}");

@@ -651,13 +651,18 @@ fn parse_topology(
         TopologySpec::SmallWorld { .. } => (true, true),
         _ => (false, false),
     };
+    // The topology as written, but a matrix only by its kind.
+    let shown = match v {
+        Value::Table(t) => format!("{{ {} = ... }}", t.keys().next().map_or("", |k| k.as_str())),
+        _ => v.to_string(),
+    };
     for (name, given, used) in [("p", p.is_some(), uses_p), ("k", k.is_some(), uses_k)] {
         if given && !used {
             return Err(SpecError::key(
                 format!("{section}.{name}"),
                 None,
                 format!(
-                    "is not used by {section}.topology = {v}: p is for \"random\" and \"small-world\", k for \"small-world\"; remove it or change the topology"
+                    "is not used by {section}.topology = {shown}: p is for \"random\" and \"small-world\", k for \"small-world\"; remove it or change the topology"
                 ),
             ));
         }
@@ -901,7 +906,8 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
     if n_steps > MAX_STEPS {
         return Err(SpecError::key(
             "time.dt_ms",
-            Some(format!("{dt_ms:e}")),
+            // 1e-300, not 300 digits.
+            Some(if dt_ms < 1e-4 { format!("{dt_ms:e}") } else { dt_ms.to_string() }),
             format!(
                 "gives {steps:.3e} steps of time.duration_ms = {duration_ms}, more than {MAX_STEPS:.0e} (a day or more per trial): raise time.dt_ms or shorten time.duration_ms"
             ),
@@ -1254,6 +1260,14 @@ mod tests {
             e.starts_with("network.p: is not used by network.topology = \"all-to-all\""),
             "{e}"
         );
+        let matrix = format!("[{}]", ["[0, 0, 0, 0, 0, 0, 0, 0, 0, 0]"; 10].join(", "));
+        let e = err(&format!("{base}topology = {{ matrix = {matrix} }}\nk = 2\n"));
+        assert!(
+            e.starts_with("network.k: is not used by network.topology = { matrix = ... }"),
+            "{e}"
+        );
+        let e = err(&format!("{base}[gap]\ng = 0.1\np = 0.3\n"));
+        assert!(e.starts_with("gap.p: is used only with gap.topology"), "{e}");
         let e = err(&format!("{base}topology = \"small-world\"\nk = 3\np = 0.1\n"));
         assert!(e.starts_with("network.k = 3: must be even"), "{e}");
         let e = err(&format!("{base}topology = {{ matrix_file = \"/nonexistent.csv\" }}\n"));

@@ -5,8 +5,8 @@
 //! membrane current and its application to conduction and excitation in
 //! nerve", J. Physiol. 117:500-544, in the modern convention (depolarisation
 //! positive, rest near -65 mV, E_L = -54.387 mV) of Dayan & Abbott,
-//! *Theoretical Neuroscience* (2001), §5.6, and of NEURON's `hh.mod`, as in
-//! the original question (DESIGN.md §2). Units throughout: mV, ms, uA/cm^2, mS/cm^2, uF/cm^2.
+//! *Theoretical Neuroscience* (2001), §5.6 (NEURON's `hh.mod` has the same
+//! rates, with E_L = -54.3 mV), as in the original question (DESIGN.md §2). Units throughout: mV, ms, uA/cm^2, mS/cm^2, uF/cm^2.
 
 /// Membrane parameters of one Hodgkin-Huxley neuron.
 #[derive(Debug, Clone, Copy, PartialEq)]
