@@ -609,33 +609,35 @@ pub fn merge_shards(out: &Path) -> Result<(Vec<PathBuf>, u64), String> {
             why.join("; ")
         ));
     }
-    let version = &manifests[0].2.spikesweep_version;
-    let odd: Vec<String> = manifests
-        .iter()
-        .filter(|m| &m.2.spikesweep_version != version)
-        .map(|m| format!("{} ({})", m.0.dir_name(), m.2.spikesweep_version))
-        .collect();
-    if !odd.is_empty() {
-        return Err(format!(
-            "{}: shards {} were run by another spikesweep version than {} ({version}), and results may differ between versions; rerun them with one version",
-            shards_dir.display(),
-            odd.join(", "),
-            manifests[0].0.dir_name()
-        ));
-    }
-    let hash = &manifests[0].2.spec_hash;
-    let odd: Vec<String> = manifests
-        .iter()
-        .filter(|m| &m.2.spec_hash != hash)
-        .map(|m| m.0.dir_name())
-        .collect();
-    if !odd.is_empty() {
-        return Err(format!(
-            "{}: shards {} were run from a different spec than {} (spec hashes differ); rerun them with the same spec",
-            shards_dir.display(),
-            odd.join(", "),
-            manifests[0].0.dir_name()
-        ));
+    // Every shard must come from the first one's spec and version.
+    let first = &manifests[0];
+    for (field, what, why, fix) in [
+        (
+            (|m: &Manifest| m.spec_hash.clone()) as fn(&Manifest) -> String,
+            "from a different spec",
+            "spec hashes differ",
+            "the same spec",
+        ),
+        (
+            |m: &Manifest| m.spikesweep_version.clone(),
+            "by another spikesweep version",
+            "results may differ between versions",
+            "one version",
+        ),
+    ] {
+        let odd: Vec<String> = manifests
+            .iter()
+            .filter(|m| field(&m.2) != field(&first.2))
+            .map(|m| m.0.dir_name())
+            .collect();
+        if !odd.is_empty() {
+            return Err(format!(
+                "{}: shards {} were run {what} than {} ({why}); rerun them with {fix}",
+                shards_dir.display(),
+                odd.join(", "),
+                first.0.dir_name()
+            ));
+        }
     }
     let spec_path = manifests[0].1.join(SPEC_COPY);
     let text = fs::read_to_string(&spec_path).map_err(|e| format!("{}: {e}", spec_path.display()))?;

@@ -130,6 +130,20 @@ fn merge_names_missing_and_unfinished_shards_and_refuses_mixed_specs() {
     assert_eq!(r.status.code(), Some(2));
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(err.contains("3-of-4 were run from a different spec"), "{err}");
+
+    // A shard of the same spec by another version is refused too.
+    std::fs::remove_dir_all(out.join("shards/3-of-4")).unwrap();
+    ok(&["run", s, "--out", o.to_str().unwrap(), "--shard", "3/4"]);
+    let manifest = out.join("shards/1-of-4/manifest.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let version = format!("spikesweep_version = \"{}\"", env!("CARGO_PKG_VERSION"));
+    assert!(text.contains(&version), "{text}");
+    std::fs::write(&manifest, text.replace(&version, "spikesweep_version = \"0.0.1\"")).unwrap();
+    let r = spikesweep(&["merge", out.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("1-of-4 were run by another spikesweep version"), "{err}");
+    assert!(!out.join("trials.parquet").exists(), "nothing merged");
 }
 
 /// About 5 s of work in a debug build, in parts of about 2 s.
