@@ -37,6 +37,10 @@ N_NEURONS = 2
 TRANSIENT_MS, DURATION_MS = 100.0, 300.0
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes minutes (deselect with -m 'not slow')")
+
+
 @pytest.fixture(scope="session")
 def workdir(tmp_path_factory):
     """A folder holding results/seed_pair/ written by the real binary."""
