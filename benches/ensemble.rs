@@ -18,21 +18,22 @@ use std::time::Instant;
 /// Repeats per figure (the median is printed).
 const REPEATS: usize = 5;
 
-/// Each workload runs with the default integrator and with each opt-in
-/// evaluation shortcut: (label suffix, [integrator] lines).
-const MODES: [(&str, &str); 3] = [
-    ("", ""),
-    (", `integrator.fast = true` (opt-in)", "fast = true\n"),
-    (", `integrator.tables = true` (opt-in)", "tables = true\n"),
-];
+/// Each workload runs in the default rates mode (tabulated) and with
+/// exact rates: (label suffix, [integrator] lines).
+const MODES: [(&str, &str); 2] = [("", ""), (", `integrator.rates = \"exact\"`", "rates = \"exact\"\n")];
 
-/// `integrator` is extra lines for the spec's [integrator] table.
+/// `integrator` is extra lines for the spec's [integrator] table; `neuron`
+/// the model and its drive (HH at 10 uA/cm^2 unless said).
 fn plan_with(neurons: usize, replicates: u32, ms: f64, normalize: bool, integrator: &str) -> Plan {
+    plan_of(neurons, replicates, ms, normalize, integrator, "i_inj = 10.0\n")
+}
+
+fn plan_of(neurons: usize, replicates: u32, ms: f64, normalize: bool, integrator: &str, neuron: &str) -> Plan {
     let v0: Vec<String> = (0..neurons)
         .map(|i| if i % 2 == 0 { "-65.0" } else { "-70.0" }.to_string())
         .collect();
     let text = format!(
-        "name = \"bench\"\nreplicates = {replicates}\n[integrator]\n{integrator}[time]\ndt_ms = 0.01\nduration_ms = {ms}\n[neuron]\ni_inj = 10.0\nv0_mv = [{}]\n\
+        "name = \"bench\"\nreplicates = {replicates}\n[integrator]\n{integrator}[time]\ndt_ms = 0.01\nduration_ms = {ms}\n[neuron]\n{neuron}v0_mv = [{}]\n\
          [network]\nn = {neurons}\nstrength = 0.1\nnormalize = {normalize}\n[noise]\nsigma = 2.0\n",
         v0.join(", ")
     );
@@ -88,12 +89,32 @@ fn main() {
 
     let numpy_pair = numpy(&["--trials", "10000", "--neurons", "2", "--ms", "100", "--repeats", "3"]);
     let rate = |plan: &Plan, threads: usize| plan.neuron_steps() as f64 / time_ensemble(plan, threads, REPEATS);
+    let mut hh_pair = 0.0;
     for (label, integrator) in MODES {
         let pair = plan_with(2, 1000, 100.0, false, integrator);
+        let ours = rate(&pair, 1);
+        hh_pair = if label.is_empty() { ours } else { hh_pair };
         row(
-            &format!("pair ensemble: 2 neurons, dt 0.01, sigma 2 (1000 x 100 ms; numpy 10000 x 100 ms){label}"),
-            rate(&pair, 1),
+            &format!("pair ensemble: 2 HH neurons, dt 0.01, sigma 2 (1000 x 100 ms; numpy 10000 x 100 ms){label}"),
+            ours,
             numpy_pair,
+        );
+    }
+    // Other models, default rates, against HH per neuron-step (the numpy
+    // baseline is HH's).
+    for (model, drive) in [("wang-buzsaki", 1.0), ("traub-miles", 2.0), ("pospischil-rs", 5.0)] {
+        let pair = plan_of(
+            2,
+            1000,
+            100.0,
+            false,
+            "",
+            &format!("model = \"{model}\"\ni_inj = {drive}\n"),
+        );
+        let ours = rate(&pair, 1);
+        println!(
+            "| pair ensemble, {model} (I = {drive}): {ours:.3e} neuron-steps/s, {:.2}x HH's | | | |",
+            ours / hh_pair
         );
     }
 

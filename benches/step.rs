@@ -1,49 +1,34 @@
-//! Criterion micro-benchmarks of the inner loop: one network step (exact and
-//! tabulated) and the synaptic coupling sum. `cargo bench --bench step`.
+//! Criterion micro-benchmarks of the inner loop: 100 steps of a batch of
+//! lanes (noise draws and spike detection included, as in the ensemble),
+//! tabulated and exact rates; and the synaptic coupling sum.
+//! `cargo bench --bench step`.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use spikesweep::integrate::{step, GateTable, Lanes, Method, Scheme, State, StepInput, Workspace};
 use spikesweep::model::{Coupling, Topology};
+use spikesweep::run::integrate_lanes;
 use spikesweep::spec::ExperimentSpec;
 
-fn network(n: usize) -> spikesweep::spec::TrialConfig {
-    let text =
-        format!("name = \"b\"\n[time]\nduration_ms = 1.0\n[network]\nn = {n}\nstrength = 0.1\nnormalize = true\n");
+fn network(n: usize, rates: &str) -> spikesweep::spec::TrialConfig {
+    let text = format!(
+        "name = \"b\"\n[time]\nduration_ms = 1.0\n[integrator]\nrates = \"{rates}\"\n[network]\nn = {n}\nstrength = 0.1\nnormalize = true\n[noise]\nsigma = 2.0\n"
+    );
     ExperimentSpec::parse(&text).unwrap().resolve(&[]).unwrap()
 }
 
-fn neuron_step(c: &mut Criterion) {
-    // (neurons, lanes): a pair alone, a pair in the 8 lanes the ensemble
+fn steps(c: &mut Criterion) {
+    // (neurons, lanes): a pair alone, a pair in the 16 lanes the ensemble
     // steps together, a 100-neuron network.
-    for (n, lanes) in [(2usize, 1usize), (2, 8), (100, 1)] {
-        let cfg = network(n);
-        let net = &cfg.network;
-        let total = n * lanes;
-        let zeros = vec![0.0; total];
-        let noise: Vec<f64> = (0..total).map(|i| 0.02 * ((i % 7) as f64 - 3.0)).collect();
-        let input = StepInput {
-            noise_dv: &noise,
-            i_start: &zeros,
-            i_mid: &zeros,
-        };
-        let table = GateTable::for_dt(0.01, Some(&net.synapse));
-        let stacked = Lanes::new(vec![net; lanes]);
-        for (name, t, fast) in [
-            ("exact", None, false),
-            ("tables", Some(&*table), false),
-            ("fast", None, true),
-        ] {
-            let scheme = Scheme {
-                method: Method::ExpMidpoint,
-                dt_ms: 0.01,
-                table: t,
-                fast,
-            };
-            let mut st = State::stack((0..lanes).map(|_| State::at_rest(net, &vec![-65.0; n])));
-            let mut ws = Workspace::new(total);
+    for (n, lanes) in [(2usize, 1u64), (2, 16), (100, 1)] {
+        for rates in ["table", "exact"] {
+            let cfg = network(n, rates);
+            let seeds: Vec<u64> = (0..lanes).collect();
+            let total = n as u64 * lanes * cfg.n_steps;
             c.bench_function(
-                &format!("exp-midpoint step, {n} neurons x {lanes} lanes ({total} neuron-steps), {name}"),
-                |b| b.iter(|| step(&stacked, &scheme, black_box(&mut st), &input, &mut ws)),
+                &format!(
+                    "{} exp-midpoint steps, {n} neurons x {lanes} lanes ({total} neuron-steps), {rates}",
+                    cfg.n_steps
+                ),
+                |b| b.iter(|| integrate_lanes(black_box(&cfg), &seeds, |_, _, _| {})),
             );
         }
     }
@@ -66,5 +51,5 @@ fn coupling(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, neuron_step, coupling);
+criterion_group!(benches, steps, coupling);
 criterion_main!(benches);

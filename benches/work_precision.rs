@@ -12,15 +12,14 @@ use spikesweep::spec::{ExperimentSpec, TrialConfig};
 use std::time::Instant;
 
 fn pair(method: &str, dt_ms: f64, duration_ms: f64, sigma: f64) -> TrialConfig {
-    // "exp-midpoint+tables" is exp-midpoint with integrator.tables = true,
-    // "exp-midpoint+fast" with integrator.fast = true.
-    let (method, tables, fast) = match (method.strip_suffix("+tables"), method.strip_suffix("+fast")) {
-        (Some(m), _) => (m, true, false),
-        (_, Some(m)) => (m, false, true),
-        _ => (method, false, false),
+    // "exp-midpoint+exact" is exp-midpoint with integrator.rates = "exact";
+    // the others tabulate their rates (the default).
+    let (method, rates) = match method.strip_suffix("+exact") {
+        Some(m) => (m, "exact"),
+        None => (method, "table"),
     };
     let text = format!(
-        "name = \"wp\"\n[time]\ndt_ms = {dt_ms}\nduration_ms = {duration_ms}\n[integrator]\nmethod = \"{method}\"\ntables = {tables}\nfast = {fast}\n\
+        "name = \"wp\"\n[time]\ndt_ms = {dt_ms}\nduration_ms = {duration_ms}\n[integrator]\nmethod = \"{method}\"\nrates = \"{rates}\"\n\
          [neuron]\nv0_mv = [-65.0, -70.0]\n[network]\nn = 2\nstrength = 0.1\n[noise]\nsigma = {sigma}\n"
     );
     ExperimentSpec::parse(&text).unwrap().resolve(&[]).unwrap()
@@ -42,10 +41,7 @@ fn main() {
         .collect();
     println!("| method | dt (ms) | max spike-time error (ms) | neuron-steps/s (1 core) |");
     println!("|---|---|---|---|");
-    let names = Method::ALL
-        .iter()
-        .map(|(n, _)| *n)
-        .chain(["exp-midpoint+tables", "exp-midpoint+fast"]);
+    let names = Method::ALL.iter().map(|(n, _)| *n).chain(["exp-midpoint+exact"]);
     for name in names {
         for dt in [0.1, 0.05, 0.025, 0.01, 0.005] {
             let out = simulate_trial(&pair(name, dt, 200.0, 0.0), 1);

@@ -14,5 +14,6 @@ pub mod output;
 pub mod plan;
 pub mod plot;
 pub mod run;
+pub mod simd;
 pub mod spec;
 pub mod store;

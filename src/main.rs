@@ -221,7 +221,8 @@ fn main() -> ExitCode {
 
 fn load_plan(path: &Path) -> Result<Plan, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read spec {}: {e}", path.display()))?;
-    let spec = ExperimentSpec::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let spec = ExperimentSpec::parse_in(&text, dir).map_err(|e| format!("{}: {e}", path.display()))?;
     Plan::new(spec).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -243,6 +244,7 @@ fn cmd_plan(path: &Path) -> Result<(), String> {
             count(axis.values.len(), "value")
         );
     }
+    print_model(&plan);
     println!("points      {}", plan.points.len());
     println!(
         "replicates  {} (seed {}, seed_mode = \"{}\")",
@@ -254,6 +256,38 @@ fn cmd_plan(path: &Path) -> Result<(), String> {
     println!("work        {:.3e} neuron-steps", plan.neuron_steps() as f64);
     println!("output      results/{}/ (default of `spikesweep run`)", spec.name);
     Ok(())
+}
+
+/// The model of `plan`: its name and source, rates mode, gates and the
+/// parameter values of the first point (swept ones marked).
+fn print_model(plan: &Plan) {
+    let spec = &plan.spec;
+    let model = &spec.model;
+    let config = &plan.points[0].config;
+    println!("model       {} ({}): {}", model.name, model.source, model.title);
+    if !model.citation.is_empty() {
+        println!("            {}", model.citation);
+    }
+    println!(
+        "integrator  {}, rates {}, dt {} ms",
+        config.method.name(),
+        config.rates.mode().name(),
+        config.dt_ms
+    );
+    for gate in &model.gates {
+        let [a, b] = &gate.written;
+        let [(ka, _), (kb, _)] = gate.kinetics.exprs();
+        let kind = if gate.instantaneous { " (instantaneous)" } else { "" };
+        println!("gate        {}{kind}: {ka} = {a}; {kb} = {b}", gate.name);
+    }
+    for (p, value) in model.params.iter().zip(&config.network.cell.values) {
+        let swept = if spec.axes.iter().any(|a| a.key == format!("neuron.{}", p.name)) {
+            ", swept"
+        } else {
+            ""
+        };
+        println!("parameter   neuron.{} = {value} {}{swept}  {}", p.name, p.units, p.doc);
+    }
 }
 
 fn cmd_trace(path: &Path, id: u32, every: u64, out: Option<PathBuf>) -> Result<(), String> {
@@ -282,7 +316,7 @@ fn cmd_trace(path: &Path, id: u32, every: u64, out: Option<PathBuf>) -> Result<(
             .map_err(|e| format!("{}: cannot create the directory: {e}", parent.display()))?;
     }
     let (outcome, trace) = trace_trial(cfg, trial.seed, every);
-    let paths = output::write_trace(&out, &plan.spec.text, id, &outcome, trace).map_err(|e| e.to_string())?;
+    let paths = output::write_trace(&out, &plan.spec, id, &outcome, trace).map_err(|e| e.to_string())?;
     println!(
         "trial {id} (point {}, replicate {}, seed {}): {}, {} spikes",
         trial.point,

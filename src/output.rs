@@ -7,6 +7,7 @@
 
 use crate::plan::Plan;
 use crate::run::{Status, Trace, TrialOutcome, TrialResult};
+use crate::spec::ExperimentSpec;
 use polars::prelude::*;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -173,13 +174,15 @@ pub fn build_tables(plan: &Plan, results: &[TrialResult]) -> PolarsResult<Tables
 }
 
 /// Key-value metadata stored in every table: which table (`file` without
-/// its extension), program and schema version, and the spec text.
-pub fn metadata(spec_text: &str, file: &str) -> Vec<(String, String)> {
+/// its extension), program and schema version, the spec text and the
+/// model file's text (a run is reproduced from its tables alone).
+pub fn metadata(spec: &ExperimentSpec, file: &str) -> Vec<(String, String)> {
     vec![
         ("spikesweep.table".into(), file.trim_end_matches(".parquet").into()),
         ("spikesweep.version".into(), env!("CARGO_PKG_VERSION").into()),
         ("spikesweep.schema_version".into(), SCHEMA_VERSION.into()),
-        ("spikesweep.spec".into(), spec_text.into()),
+        ("spikesweep.spec".into(), spec.text.clone()),
+        ("spikesweep.model".into(), spec.model.text.clone()),
     ]
 }
 
@@ -321,18 +324,21 @@ impl SummaryBuilder {
     }
 }
 
-/// The spec text stored in a table's metadata.
-pub fn stored_spec(path: &Path) -> Result<String, String> {
+/// The spec stored in a table's metadata, with its model.
+pub fn stored_spec(path: &Path) -> Result<ExperimentSpec, String> {
     let meta = read_metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    meta.into_iter()
-        .find(|(k, _)| k == "spikesweep.spec")
-        .map(|(_, v)| v)
-        .ok_or_else(|| {
-            format!(
-                "{}: no spikesweep.spec in its metadata: not written by spikesweep?",
-                path.display()
-            )
-        })
+    let find = |key: &str| meta.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let text = find("spikesweep.spec").ok_or_else(|| {
+        format!(
+            "{}: no spikesweep.spec in its metadata: not written by spikesweep?",
+            path.display()
+        )
+    })?;
+    let parsed = match find("spikesweep.model") {
+        Some(model) => ExperimentSpec::parse_stored(text, model),
+        None => ExperimentSpec::parse(text),
+    };
+    parsed.map_err(|e| format!("{}: stored spec: {e}", path.display()))
 }
 
 /// Path of the spike table written beside a trace: `X.parquet` ->
@@ -342,12 +348,13 @@ pub fn trace_spikes_path(trace_path: &Path) -> PathBuf {
     trace_path.with_file_name(format!("{stem}.spikes.parquet"))
 }
 
-/// Writes a trace (`t_ms`, `neuron`, `v_mv`, `m`, `h`, `n`, `s`) to `path`
+/// Writes a trace (`t_ms`, `neuron`, `v_mv`, one column per gate of the
+/// model, `s`) to `path`
 /// and the trial's spikes (`trial`, `neuron`, `t_ms`, as in spikes.parquet)
 /// beside it. Returns both paths.
 pub fn write_trace(
     path: &Path,
-    spec_text: &str,
+    spec: &ExperimentSpec,
     trial: u32,
     outcome: &TrialOutcome,
     trace: Trace,
@@ -357,19 +364,18 @@ pub fn write_trace(
         source,
     };
     let rows = trace.t_ms.len();
-    let mut df = DataFrame::new(
-        rows,
-        vec![
-            Column::new("t_ms".into(), trace.t_ms),
-            Column::new("neuron".into(), trace.neuron),
-            Column::new("v_mv".into(), trace.v_mv),
-            Column::new("m".into(), trace.m),
-            Column::new("h".into(), trace.h),
-            Column::new("n".into(), trace.n),
-            Column::new("s".into(), trace.s),
-        ],
-    )
-    .map_err(polars_err)?;
+    let mut columns = vec![
+        Column::new("t_ms".into(), trace.t_ms),
+        Column::new("neuron".into(), trace.neuron),
+        Column::new("v_mv".into(), trace.v_mv),
+    ];
+    columns.extend(
+        trace
+            .vars
+            .into_iter()
+            .map(|(name, values)| Column::new(name.into(), values)),
+    );
+    let mut df = DataFrame::new(rows, columns).map_err(polars_err)?;
     let (mut sn, mut stime) = (vec![], vec![]);
     for (i, train) in outcome.spikes_ms.iter().enumerate() {
         sn.extend(std::iter::repeat_n(i as u32, train.len()));
@@ -384,7 +390,7 @@ pub fn write_trace(
         ],
     )
     .map_err(polars_err)?;
-    let mut meta = metadata(spec_text, "trace.parquet");
+    let mut meta = metadata(spec, "trace.parquet");
     meta.push(("spikesweep.trial".into(), trial.to_string()));
     meta.push(("spikesweep.status".into(), outcome.status.name().into()));
     write_parquet(path, &mut df, meta.clone())?;

@@ -5,7 +5,6 @@
 
 use crate::output::{read_table, stored_spec, trace_spikes_path, SUMMARISED};
 use crate::plan::Plan;
-use crate::spec::{units, ExperimentSpec};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -38,11 +37,13 @@ pub fn parse_size(text: &str) -> Result<(u32, u32), String> {
 /// Axis label of a swept key, with its units. `noise.sigma` has two: white
 /// noise's is an intensity (uA/cm^2 ms^0.5), OU noise's its stationary sd
 /// (uA/cm^2); `noise_taus_ms` are the run's OU time constants (0: white).
-fn key_label(key: &str, noise_taus_ms: &[f64]) -> String {
+fn key_label(key: &str, noise_taus_ms: &[f64], units: impl Fn(&str) -> Option<String>) -> String {
     let coloured = |tau_ms: &f64| *tau_ms > 0.0;
     let unit = match key {
-        "noise.sigma" if noise_taus_ms.iter().all(coloured) => Some("uA/cm^2"),
-        "noise.sigma" if noise_taus_ms.iter().any(coloured) => Some("uA/cm^2 ms^0.5 if white, uA/cm^2 if OU"),
+        "noise.sigma" if noise_taus_ms.iter().all(coloured) => Some("uA/cm^2".to_string()),
+        "noise.sigma" if noise_taus_ms.iter().any(coloured) => {
+            Some("uA/cm^2 ms^0.5 if white, uA/cm^2 if OU".to_string())
+        }
         _ => units(key),
     };
     match unit {
@@ -107,8 +108,7 @@ pub fn plot_summary(
         return Err(format!("--y {measure}: must be one of {}", SUMMARISED.join(", ")));
     }
     let path = dir.join("summary.parquet");
-    let spec =
-        ExperimentSpec::parse(&stored_spec(&path)?).map_err(|e| format!("{}: stored spec: {e}", path.display()))?;
+    let spec = stored_spec(&path)?;
     let axis_keys: Vec<&str> = spec.axes.iter().map(|a| a.key.as_str()).collect();
     if axis_keys.is_empty() {
         return Err(format!(
@@ -196,7 +196,10 @@ pub fn plot_summary(
             vec![config.noise_tau_ms]
         }
     };
-    let labels = (key_label(x, &noise_taus_ms), measure_label(measure).to_string());
+    let labels = (
+        key_label(x, &noise_taus_ms, |k| spec.units(k)),
+        measure_label(measure).to_string(),
+    );
     render(
         out,
         size,
@@ -376,8 +379,7 @@ fn trace_threshold(trace: &Path) -> Result<f64, String> {
                 trace.display()
             )
         })?;
-    let spec =
-        ExperimentSpec::parse(&stored_spec(trace)?).map_err(|e| format!("{}: stored spec: {e}", trace.display()))?;
+    let spec = stored_spec(trace)?;
     let plan = Plan::new(spec).map_err(|e| format!("{}: stored spec: {e}", trace.display()))?;
     let point = plan.trial(trial).point as usize;
     Ok(plan.points[point].config.threshold_mv)
@@ -445,14 +447,21 @@ fn draw_trace<DB: DrawingBackend>(
 mod tests {
     use super::*;
 
+    fn units_of(key: &str) -> Option<String> {
+        crate::spec::units(key).map(str::to_string)
+    }
+
     #[test]
     fn sigma_is_labelled_with_the_units_of_the_noise_it_scales() {
-        assert_eq!(key_label("noise.sigma", &[0.0]), "noise.sigma (uA/cm^2 ms^0.5)");
-        assert_eq!(key_label("noise.sigma", &[2.0, 5.0]), "noise.sigma (uA/cm^2)");
         assert_eq!(
-            key_label("noise.sigma", &[0.0, 2.0]),
+            key_label("noise.sigma", &[0.0], units_of),
+            "noise.sigma (uA/cm^2 ms^0.5)"
+        );
+        assert_eq!(key_label("noise.sigma", &[2.0, 5.0], units_of), "noise.sigma (uA/cm^2)");
+        assert_eq!(
+            key_label("noise.sigma", &[0.0, 2.0], units_of),
             "noise.sigma (uA/cm^2 ms^0.5 if white, uA/cm^2 if OU)"
         );
-        assert_eq!(key_label("noise.tau_ms", &[0.0, 2.0]), "noise.tau_ms (ms)");
+        assert_eq!(key_label("noise.tau_ms", &[0.0, 2.0], units_of), "noise.tau_ms (ms)");
     }
 }

@@ -11,10 +11,16 @@
 //! and a swept value passes exactly the checks a written one does.
 
 use crate::graph::{graph_seed, GraphSpec, PerNeuron, TopologySpec};
-use crate::integrate::{ChannelNoise, GateTable, Method};
-use crate::model::{HhParams, KineticSynapse, Network, RiseDecay, Topology};
+use crate::integrate::{ChannelNoise, Method, Rates, RatesMode};
+use crate::model::neuron::ModelError;
+use crate::model::{KineticSynapse, ModelDef, Network, RiseDecay, Topology};
 use serde::Deserialize;
+use std::path::Path;
+use std::sync::Arc;
 use toml::{Table, Value};
+
+mod model;
+pub use model::ModelLoader;
 
 /// A spec that cannot be run, and why.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -34,6 +40,9 @@ pub enum SpecError {
         /// What is wrong and what is allowed.
         message: String,
     },
+    /// The model file `neuron.model` names is not a valid model.
+    #[error("{0}")]
+    Model(ModelError),
 }
 
 impl SpecError {
@@ -113,6 +122,9 @@ pub struct ExperimentSpec {
     pub axes: Vec<Axis>,
     /// The spec file as given, stored in every output table.
     pub text: String,
+    /// The neuron model `neuron.model` names (its text is stored in every
+    /// output table too).
+    pub model: Arc<ModelDef>,
     parsed: Table,
 }
 
@@ -135,10 +147,9 @@ pub struct TrialConfig {
     pub noise_tau_ms: f64,
     /// Channel noise of a membrane patch, if any.
     pub channel_noise: Option<ChannelNoise>,
-    /// Tabulated gate updates (opt-in `integrator.tables`), shared per dt.
-    pub gate_table: Option<std::sync::Arc<GateTable>>,
-    /// Vectorised exponentials and shared rates (opt-in `integrator.fast`).
-    pub fast: bool,
+    /// The rates of the gates and the synapse (`integrator.rates`:
+    /// tabulated or exact), shared between points with the same rates.
+    pub rates: Arc<Rates>,
     /// Fraction of the noise variance common to all neurons, in [0, 1].
     pub noise_shared: f64,
     /// Whether each step draws the common normal: where `noise_shared > 0`
@@ -167,8 +178,8 @@ struct RawSpec {
     time: RawTime,
     #[serde(default)]
     integrator: RawIntegrator,
-    #[serde(default)]
-    neuron: RawNeuron,
+    /// Read as a table: its keys are the model's parameters (see `model`).
+    neuron: Option<Table>,
     #[serde(default)]
     network: RawNetwork,
     #[serde(default)]
@@ -195,22 +206,10 @@ struct RawTime {
 #[serde(deny_unknown_fields)]
 struct RawIntegrator {
     method: Option<String>,
-    tables: Option<bool>,
-    fast: Option<bool>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawNeuron {
-    i_inj: Option<Value>,
-    v0_mv: Option<Value>,
-    g_na: Option<f64>,
-    g_k: Option<f64>,
-    g_l: Option<f64>,
-    e_na_mv: Option<f64>,
-    e_k_mv: Option<f64>,
-    e_l_mv: Option<f64>,
-    c_m: Option<f64>,
+    rates: Option<String>,
+    /// Keys of 0.2, kept to say what replaced them.
+    tables: Option<Value>,
+    fast: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -267,7 +266,8 @@ struct RawSpikes {
     rearm_mv: Option<f64>,
 }
 
-/// Units of a numeric spec key, for axis labels (`None`: dimensionless).
+/// Units of a numeric spec key outside `[neuron]`, for axis labels
+/// (`None`: dimensionless); [`ExperimentSpec::units`] knows the model's too.
 pub fn units(key: &str) -> Option<&'static str> {
     let field = key.rsplit('.').next().unwrap_or(key);
     match field {
@@ -300,14 +300,36 @@ const MAX_NEURONS: u32 = 100_000;
 // ------------------------------------------------------------------ parsing
 
 impl ExperimentSpec {
-    /// Parses and validates a spec. Resolves the first parameter point, so
+    /// Parses and validates a spec; a model file it names is read relative
+    /// to the current directory. Resolves the first parameter point, so
     /// that a spec whose every point is broken fails here; [`crate::plan`]
     /// resolves the others.
     pub fn parse(text: &str) -> Result<ExperimentSpec, SpecError> {
+        ExperimentSpec::parse_in(text, Path::new("."))
+    }
+
+    /// [`ExperimentSpec::parse`] with model files read relative to `dir`
+    /// (the spec file's directory).
+    pub fn parse_in(text: &str, dir: &Path) -> Result<ExperimentSpec, SpecError> {
+        ExperimentSpec::parse_with(text, &model::read_relative_to(dir))
+    }
+
+    /// A spec stored in a run's tables, with the model text stored beside
+    /// it (whatever file `neuron.model` named): a run is reproduced from
+    /// its tables alone.
+    pub fn parse_stored(text: &str, model_text: &str) -> Result<ExperimentSpec, SpecError> {
+        ExperimentSpec::parse_with(text, &|given: &str| {
+            Ok((model_text.to_string(), format!("{given} (as stored)")))
+        })
+    }
+
+    /// [`ExperimentSpec::parse`] with model files read by `read`.
+    pub fn parse_with(text: &str, read: &ModelLoader) -> Result<ExperimentSpec, SpecError> {
         let parsed: Table = text
             .parse()
             .map_err(|e: toml::de::Error| SpecError::Syntax(e.to_string()))?;
         let raw: RawSpec = deserialize(&parsed)?;
+        let model = model::load_model(&parsed, read)?;
         let name = raw.name.trim().to_string();
         if name.is_empty()
             || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
@@ -355,6 +377,7 @@ impl ExperimentSpec {
             seed_mode,
             axes,
             text: text.to_string(),
+            model,
             parsed,
         };
         let first: Vec<f64> = spec.axes.iter().map(|a| a.values[0]).collect();
@@ -368,6 +391,15 @@ impl ExperimentSpec {
             ));
         }
         Ok(spec)
+    }
+
+    /// Units of a numeric spec key (`None`: dimensionless), the model's
+    /// parameters included.
+    pub fn units(&self, key: &str) -> Option<String> {
+        match key.split_once('.') {
+            Some(("neuron", field)) => model::neuron_units(&self.model, field),
+            _ => units(key).map(str::to_string),
+        }
     }
 
     /// Number of parameter points: the product of the axis lengths.
@@ -407,7 +439,7 @@ impl ExperimentSpec {
             format!("at sweep point {}: ", at.join(", "))
         };
         let mut config = deserialize(&table)
-            .and_then(|raw: RawSpec| validate(&raw))
+            .and_then(|raw: RawSpec| validate(&raw, &self.model))
             .map_err(|e| e.with_context(context))?;
         config.noise_draws_common |= self
             .axes
@@ -445,7 +477,9 @@ fn parse_axes(sweep: &Table) -> Result<Vec<Axis>, SpecError> {
         let (section, field) = key.split_once('.').unwrap_or(("", ""));
         // Known keys that are not numbers of the model: say so, rather
         // than how a swept key is spelled.
-        if section == "integrator" || ["seed", "replicates", "seed_mode", "name"].contains(&key.as_str()) {
+        if section == "integrator"
+            || ["seed", "replicates", "seed_mode", "name", "neuron.model"].contains(&key.as_str())
+        {
             return Err(SpecError::key(
                 path,
                 None,
@@ -883,7 +917,7 @@ fn drawn_per_neuron(key: &str, t: &toml::Table) -> Result<PerNeuron, SpecError> 
     }
 }
 
-fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
+fn validate(raw: &RawSpec, def: &Arc<ModelDef>) -> Result<TrialConfig, SpecError> {
     // time
     let dt_ms = positive("time.dt_ms", raw.time.dt_ms.unwrap_or(0.01))?;
     let duration_ms = raw.time.duration_ms.ok_or_else(|| {
@@ -933,32 +967,29 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
         })?,
     };
 
-    let gate_table = match raw.integrator.tables {
-        Some(true) if method != Method::ExpMidpoint => {
+    for (key, given) in [("tables", &raw.integrator.tables), ("fast", &raw.integrator.fast)] {
+        if let Some(v) = given {
             return Err(SpecError::key(
-                "integrator.tables",
-                Some("true".into()),
-                "tabulated gates are implemented for method = \"exp-midpoint\" only",
-            ))
+                format!("integrator.{key}"),
+                Some(v.to_string()),
+                "was removed in spikesweep 0.3: rates are tabulated by default; write integrator.rates = \"table\" (the default) or \"exact\"",
+            ));
         }
-        Some(true) => Some(()),
-        _ => None,
+    }
+    let rates_mode = match raw.integrator.rates.as_deref() {
+        None => RatesMode::Table,
+        Some(name) => RatesMode::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, m)| *m)
+            .ok_or_else(|| {
+                SpecError::key(
+                    "integrator.rates",
+                    Some(format!("{name:?}")),
+                    "must be \"table\" (rates interpolated on a 0.05 mV grid, the default) or \"exact\" (the expressions at every step)",
+                )
+            })?,
     };
-    let fast = raw.integrator.fast == Some(true);
-    if fast && method != Method::ExpMidpoint {
-        return Err(SpecError::key(
-            "integrator.fast",
-            Some("true".into()),
-            "the vectorised stepper is implemented for method = \"exp-midpoint\" only",
-        ));
-    }
-    if fast && gate_table.is_some() {
-        return Err(SpecError::key(
-            "integrator.fast",
-            Some("true".into()),
-            "choose one of integrator.fast and integrator.tables (tables is the faster; fast keeps the default's accuracy)",
-        ));
-    }
 
     // network size first: per-neuron lists are checked against it
     let n = raw.network.n.unwrap_or(1);
@@ -971,22 +1002,13 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
     }
     let n = n as usize;
 
-    let d = HhParams::default();
-    let nr = &raw.neuron;
-    let hh = HhParams {
-        g_na: non_negative("neuron.g_na", nr.g_na.unwrap_or(d.g_na))?,
-        g_k: non_negative("neuron.g_k", nr.g_k.unwrap_or(d.g_k))?,
-        g_l: non_negative("neuron.g_l", nr.g_l.unwrap_or(d.g_l))?,
-        e_na_mv: finite("neuron.e_na_mv", nr.e_na_mv.unwrap_or(d.e_na_mv))?,
-        e_k_mv: finite("neuron.e_k_mv", nr.e_k_mv.unwrap_or(d.e_k_mv))?,
-        e_l_mv: finite("neuron.e_l_mv", nr.e_l_mv.unwrap_or(d.e_l_mv))?,
-        c_m: positive("neuron.c_m", nr.c_m.unwrap_or(d.c_m))?,
-    };
-    let i_inj = match nr.i_inj.as_ref() {
+    let nr = raw.neuron.as_ref();
+    let cell = model::cell(nr, def)?;
+    let i_inj = match nr.and_then(|t| t.get("i_inj")) {
         Some(Value::Table(t)) => drawn_per_neuron("neuron.i_inj", t)?,
         v => PerNeuron::Values(per_neuron("neuron.i_inj", v, 10.0, n)?),
     };
-    let v0_mv = per_neuron("neuron.v0_mv", nr.v0_mv.as_ref(), -65.0, n)?;
+    let v0_mv = per_neuron("neuron.v0_mv", nr.and_then(|t| t.get("v0_mv")), -65.0, n)?;
 
     let net = &raw.network;
     let topology = match &net.topology {
@@ -1025,16 +1047,20 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
         "must be between 0 and 1",
     )?;
     let noise_tau_ms = non_negative("noise.tau_ms", raw.noise.tau_ms.unwrap_or(0.0))?;
+    for (key, given) in [
+        ("na_channels_per_um2", raw.noise.na_channels_per_um2),
+        ("k_channels_per_um2", raw.noise.k_channels_per_um2),
+    ] {
+        if let Some(x) = given {
+            return Err(SpecError::key(
+                format!("noise.{key}"),
+                Some(x.to_string()),
+                format!("moved in spikesweep 0.3: channel densities are parameters of the model; write neuron.{key}"),
+            ));
+        }
+    }
     let area = non_negative("noise.channel_area_um2", raw.noise.channel_area_um2.unwrap_or(0.0))?;
-    let rho_na = positive(
-        "noise.na_channels_per_um2",
-        raw.noise.na_channels_per_um2.unwrap_or(60.0),
-    )?;
-    let rho_k = positive("noise.k_channels_per_um2", raw.noise.k_channels_per_um2.unwrap_or(18.0))?;
-    let channel_noise = (area > 0.0).then_some(ChannelNoise {
-        n_na: rho_na * area,
-        n_k: rho_k * area,
-    });
+    let channel_noise = (area > 0.0).then(|| model::channel_noise(&cell, area));
 
     let threshold_mv = finite("spikes.threshold_mv", raw.spikes.threshold_mv.unwrap_or(0.0))?;
     let rearm_mv = raw.spikes.rearm_mv.unwrap_or(-20.0);
@@ -1045,9 +1071,7 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
         &format!("must be below spikes.threshold_mv = {threshold_mv}"),
     )?;
 
-    // The kinetic synapse's s is tabulated with the gates; the rise/decay
-    // one keeps its exact update.
-    let gate_table = gate_table.map(|()| GateTable::for_dt(dt_ms, rise_decay.is_none().then_some(&synapse)));
+    let rates = model::rates(&cell, &synapse, rise_decay, method, dt_ms, rates_mode)?;
     let graph = GraphSpec {
         n,
         topology,
@@ -1066,7 +1090,7 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
         n_steps: n_steps as u64,
         method,
         network: Network {
-            hh,
+            cell,
             i_inj: realized.i_inj,
             synapse,
             coupling: realized.coupling,
@@ -1080,8 +1104,7 @@ fn validate(raw: &RawSpec) -> Result<TrialConfig, SpecError> {
         noise_draws_common: noise_shared > 0.0,
         noise_tau_ms,
         channel_noise,
-        gate_table,
-        fast,
+        rates,
         threshold_mv,
         rearm_mv,
     })
@@ -1108,7 +1131,9 @@ mod tests {
         assert_eq!(c.dt_ms, 0.01);
         assert_eq!(c.n_steps, 1000);
         assert_eq!(c.method, Method::ExpMidpoint);
-        assert_eq!(c.network.hh, HhParams::default());
+        assert_eq!(c.network.cell.model.name, "hh");
+        assert_eq!(c.network.cell.value("g_na"), 120.0);
+        assert_eq!(c.rates.mode(), RatesMode::Table);
         assert_eq!(c.network.i_inj, vec![10.0]);
         assert_eq!((c.threshold_mv, c.rearm_mv), (0.0, -20.0));
     }
@@ -1341,47 +1366,107 @@ mod tests {
     }
 
     #[test]
-    fn tables_are_opt_in_and_for_exp_midpoint_only() {
+    fn rates_are_tabulated_by_default_and_the_keys_of_0_2_say_what_replaced_them() {
         let base = "name = \"t\"\n[time]\nduration_ms = 10.0\n[integrator]\n";
-        assert!(ExperimentSpec::parse(base)
-            .unwrap()
-            .resolve(&[])
-            .unwrap()
-            .gate_table
-            .is_none());
-        let c = ExperimentSpec::parse(&format!("{base}tables = true\n"))
-            .unwrap()
-            .resolve(&[])
-            .unwrap();
-        assert_eq!(c.gate_table.map(|t| t.dt_ms()), Some(0.01));
-        let e = err(&format!("{base}method = \"euler\"\ntables = true\n"));
-        assert!(
-            e.starts_with("integrator.tables = true: tabulated gates are implemented for method = \"exp-midpoint\""),
-            "{e}"
+        let resolve = |text: &str| ExperimentSpec::parse(text).unwrap().resolve(&[]).unwrap();
+        assert_eq!(resolve(base).rates.mode(), RatesMode::Table);
+        assert_eq!(
+            resolve(&format!("{base}rates = \"exact\"\n")).rates.mode(),
+            RatesMode::Exact
         );
+        // Every method takes tables (euler's hold 1/tau instead of decays).
+        assert_eq!(
+            resolve(&format!("{base}method = \"euler\"\n")).rates.mode(),
+            RatesMode::Table
+        );
+        for old in ["tables = true", "fast = true"] {
+            let e = err(&format!("{base}{old}\n"));
+            assert!(e.contains("was removed in spikesweep 0.3"), "{e}");
+            assert!(
+                e.contains("integrator.rates = \"table\" (the default) or \"exact\""),
+                "{e}"
+            );
+        }
+        let e = err(&format!("{base}rates = \"tabled\"\n"));
+        assert!(e.starts_with("integrator.rates = \"tabled\": must be \"table\""), "{e}");
+        // Points with the same rates share one table (a sweep over g_na).
+        let plan = crate::plan::Plan::new(
+            ExperimentSpec::parse(&format!("{base}[sweep]\n\"neuron.g_na\" = [100, 120]\n")).unwrap(),
+        )
+        .unwrap();
+        assert!(Arc::ptr_eq(&plan.points[0].config.rates, &plan.points[1].config.rates));
     }
 
     #[test]
-    fn fast_is_opt_in_and_for_exp_midpoint_only() {
-        let base = "name = \"t\"\n[time]\nduration_ms = 10.0\n[integrator]\n";
-        let resolve = |text: &str| ExperimentSpec::parse(text).unwrap().resolve(&[]).unwrap();
-        assert!(!resolve(base).fast);
-        assert!(resolve(&format!("{base}fast = true\n")).fast);
-        let e = err(&format!("{base}method = \"exp-euler\"\nfast = true\n"));
+    fn neuron_keys_are_the_models_parameters() {
+        let base = "name = \"t\"\n[time]\nduration_ms = 10.0\n[neuron]\n";
+        let c = ExperimentSpec::parse(&format!("{base}model = \"wang-buzsaki\"\nphi = 3.0\ng_na = 30\n"))
+            .unwrap()
+            .resolve(&[])
+            .unwrap();
+        assert_eq!((c.network.cell.value("phi"), c.network.cell.value("g_na")), (3.0, 30.0));
+        let e = err(&format!("{base}g_kd = 5.0\n"));
         assert!(
-            e.starts_with(
-                "integrator.fast = true: the vectorised stepper is implemented for method = \"exp-midpoint\""
-            ),
+            e.starts_with("neuron.g_kd: is not a key of [neuron] nor a parameter of model \"hh\""),
             "{e}"
         );
+        assert!(e.contains("c_m, g_na, g_k, g_l, e_na_mv"), "{e}");
+        assert_eq!(
+            err(&format!("{base}g_na = -1.0\n")),
+            "neuron.g_na = -1: is a conductance (the g of a current): must be >= 0"
+        );
+        assert_eq!(
+            err(&format!("{base}c_m = 0\n")),
+            "neuron.c_m = 0: the membrane capacitance must be > 0"
+        );
+        // A value that makes a rate negative is caught at its point.
         let e = err(&format!(
-            "{base}fast = true
-tables = true
-"
+            "{base}model = \"wang-buzsaki\"\n[sweep]\n\"neuron.phi\" = [-1.0]\n"
         ));
+        assert!(e.starts_with("at sweep point neuron.phi = -1: neuron: with these values of its parameters (phi), model \"wang-buzsaki\" breaks a rule at gates.h.alpha"), "{e}");
+        let e = err(&format!("{base}model = \"hhh\"\n"));
+        assert!(e.starts_with("neuron.model = \"hhh\": must be a built-in model (\"hh\", \"wang-buzsaki\", \"traub-miles\", \"pospischil-rs\")"), "{e}");
+        let e = err(&format!("{base}model = \"no/such/file.toml\"\n"));
         assert!(
-            e.starts_with("integrator.fast = true: choose one of integrator.fast and integrator.tables"),
+            e.starts_with("neuron.model = \"no/such/file.toml\": cannot read the model file: "),
             "{e}"
+        );
+        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"neuron.model\" = [1, 2]\n");
+        assert!(e.contains("neuron.model cannot be swept"), "{e}");
+        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[noise]\nna_channels_per_um2 = 30\n");
+        assert!(e.contains("write neuron.na_channels_per_um2"), "{e}");
+    }
+
+    #[test]
+    fn a_model_file_is_read_relative_to_the_spec_and_its_errors_name_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("cells")).unwrap();
+        let hh = crate::model::neuron::BUILT_IN[0].1;
+        std::fs::write(
+            dir.path().join("cells/mine.toml"),
+            hh.replace("name = \"hh\"", "name = \"mine\""),
+        )
+        .unwrap();
+        let text = "name = \"t\"\n[time]\nduration_ms = 10.0\n[neuron]\nmodel = \"cells/mine.toml\"\n";
+        let spec = ExperimentSpec::parse_in(text, dir.path()).unwrap();
+        assert_eq!(spec.model.name, "mine");
+        assert_eq!(spec.units("neuron.g_na").as_deref(), Some("mS/cm^2"));
+        // The stored text stands in for the file.
+        let stored = ExperimentSpec::parse_stored(text, &spec.model.text).unwrap();
+        assert_eq!(stored.model.text, spec.model.text);
+        std::fs::write(
+            dir.path().join("cells/mine.toml"),
+            hh.replace("gates = { n = 4 }", "gates = { m = 1 }"),
+        )
+        .unwrap();
+        let e = ExperimentSpec::parse_in(text, dir.path()).unwrap_err().to_string();
+        let path = dir.path().join("cells/mine.toml");
+        assert_eq!(
+            e,
+            format!(
+                "model file {}: gates.n: is used by no current: add it to a current's gates, or remove it",
+                path.display()
+            )
         );
     }
 

@@ -331,7 +331,7 @@ pub fn write_part(dir: &Path, plan: &Plan, results: &[TrialResult]) -> Result<()
         ("spikes", tables.spikes),
         ("trials", tables.trials),
     ] {
-        write_parquet(&part.table(name), &mut df, metadata(&plan.spec.text, name)).map_err(|e| e.to_string())?;
+        write_parquet(&part.table(name), &mut df, metadata(&plan.spec, name)).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -381,7 +381,7 @@ fn write_final_tables(
             &path,
             keys,
             schema,
-            metadata(&plan.spec.text, name),
+            metadata(&plan.spec, name),
             on_batch,
         )?;
         written.push(path);
@@ -389,7 +389,7 @@ fn write_final_tables(
     if with_summary {
         let path = dir.join("summary.parquet");
         let mut df = summary.finish().map_err(|e| e.to_string())?;
-        write_parquet(&path, &mut df, metadata(&plan.spec.text, "summary")).map_err(|e| e.to_string())?;
+        write_parquet(&path, &mut df, metadata(&plan.spec, "summary")).map_err(|e| e.to_string())?;
         written.push(path);
     }
     Ok(written)
@@ -660,8 +660,7 @@ pub fn merge_shards(out: &Path) -> Result<(Vec<PathBuf>, u64), String> {
 pub fn summarize_dir(dir: &Path) -> Result<PathBuf, String> {
     let trials_path = dir.join("trials.parquet");
     let at = |e: &dyn std::fmt::Display| format!("{}: {e}", trials_path.display());
-    let spec_text = crate::output::stored_spec(&trials_path)?;
-    let spec = ExperimentSpec::parse(&spec_text).map_err(|e| at(&format!("stored spec: {e}")))?;
+    let spec = crate::output::stored_spec(&trials_path)?;
     let mut summary = SummaryBuilder::new(spec.axes.iter().map(|a| a.column()).collect());
     let mut cursor = Cursor::open(&trials_path, MERGE_BUFFER_ROWS).map_err(|e| at(&e))?;
     while cursor.fill().map_err(|e| at(&e))? {
@@ -670,7 +669,7 @@ pub fn summarize_dir(dir: &Path) -> Result<PathBuf, String> {
     }
     let mut df = summary.finish().map_err(|e| at(&e))?;
     let path = dir.join("summary.parquet");
-    write_parquet(&path, &mut df, metadata(&spec_text, "summary")).map_err(|e| e.to_string())?;
+    write_parquet(&path, &mut df, metadata(&spec, "summary")).map_err(|e| e.to_string())?;
     Ok(path)
 }
 
@@ -722,7 +721,7 @@ mod tests {
         let part = &committed_parts(&dir).unwrap()[0];
         let path = part.table("trials");
         let mut df = read_table(&path).unwrap();
-        let mut meta = metadata(text, "trials");
+        let mut meta = metadata(&plan.spec, "trials");
         meta.iter_mut().find(|(k, _)| k == "spikesweep.version").unwrap().1 = "0.0.1".into();
         write_parquet(&path, &mut df, meta).unwrap();
         let e = open_run(&dir, &plan, Existing::Resume).map(|_| ()).unwrap_err();

@@ -146,11 +146,12 @@ fn merge_names_missing_and_unfinished_shards_and_refuses_mixed_specs() {
     assert!(!out.join("trials.parquet").exists(), "nothing merged");
 }
 
-/// About 5 s of work in a debug build, in parts of about 2 s.
+/// About 3 s of work in a release build on 2 cores (the test profile), in
+/// parts of about 2 s.
 const LONG: &str = r#"
 name = "long"
 seed = 3
-replicates = 60
+replicates = 300
 [time]
 dt_ms = 0.02
 duration_ms = 1000.0
@@ -254,7 +255,7 @@ fn sigint_commits_finished_trials_exits_130_and_says_how_to_resume() {
     let resumed = ok(&["run", s, "--out", o, "--resume"]);
     assert!(resumed.contains("resuming"), "{resumed}");
     let trials = read_final(&out, "trials").unwrap();
-    assert_eq!(trials.height(), 240);
+    assert_eq!(trials.height(), 1200);
     let ids: Vec<u32> = trials
         .column("trial")
         .unwrap()
@@ -263,7 +264,7 @@ fn sigint_commits_finished_trials_exits_130_and_says_how_to_resume() {
         .iter()
         .flatten()
         .collect();
-    assert_eq!(ids, (0..240).collect::<Vec<_>>(), "sorted, complete, no duplicates");
+    assert_eq!(ids, (0..1200).collect::<Vec<_>>(), "sorted, complete, no duplicates");
 }
 
 #[test]

@@ -1,10 +1,13 @@
-//! The model: membrane, synapse and topology. Pure math: no I/O, no RNG.
+//! The model: neurons (model files and their rate expressions), synapses
+//! and topology. Pure math: no I/O, no RNG.
 
-pub mod hh;
+pub mod expr;
+pub mod neuron;
 pub mod synapse;
 pub mod topology;
+pub mod vmath;
 
-pub use hh::HhParams;
+pub use neuron::{Cell, ModelDef};
 pub use synapse::{KineticSynapse, RiseDecay};
 pub use topology::{Coupling, Topology};
 
@@ -12,8 +15,8 @@ pub use topology::{Coupling, Topology};
 /// they are wired. Noise lives in `integrate`, which is handed an RNG.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Network {
-    /// Membrane parameters, shared by all neurons.
-    pub hh: HhParams,
+    /// The neuron model with its parameter values, shared by all neurons.
+    pub cell: Cell,
     /// Injected current per neuron (uA/cm^2).
     pub i_inj: Vec<f64>,
     /// The chemical synapse.

@@ -1,4 +1,5 @@
-//! The kinetic chemical synapse of the original question (DESIGN.md §2).
+//! The synapses: the kinetic one of the original question and a
+//! double-exponential (rise/decay) one.
 //!
 //! Postsynaptic current into neuron i (uA/cm^2):
 //! `Isyn_i = (v_rev - V_i) / w * sum_j E_ij s_j`, and the presynaptic gate
@@ -8,6 +9,9 @@
 //! Sejnowski (1994), Neural Comput. 6:14-18, with the transmitter
 //! concentration a sigmoid of the presynaptic voltage (as in Wang & Buzsaki
 //! 1996, J. Neurosci. 16:6402), in the original question's parameters.
+
+use super::expr::Expr;
+use super::neuron::Kinetics;
 
 /// Parameters of the kinetic synapse.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,43 +44,46 @@ impl Default for KineticSynapse {
 }
 
 impl KineticSynapse {
+    /// The presynaptic gate s: `alpha = alpha_per_ms / (1 + exp(-(v -
+    /// v_half_mv) / k_mv))`, `beta = beta_per_ms`, as compiled expressions.
+    pub fn gate(&self) -> Kinetics {
+        Kinetics::AlphaBeta {
+            alpha: compiled(&format!("{:?} * {}", self.alpha_per_ms, self.sigmoid())),
+            beta: Expr::Num(self.beta_per_ms),
+        }
+    }
+
+    /// `1 / (1 + exp(-(v - v_half_mv) / k_mv))` as text.
+    fn sigmoid(&self) -> String {
+        format!("(1 / (1 + exp(-(v - ({:?})) / {:?})))", self.v_half_mv, self.k_mv)
+    }
+
     /// Opening rate of s at presynaptic voltage `v_mv` (1/ms).
-    #[inline]
     pub fn opening_rate(&self, v_mv: f64) -> f64 {
-        self.opening_rate_with(v_mv, f64::exp)
-    }
-
-    /// [`Self::opening_rate`] with the exponential supplied (the stepper's
-    /// vectorisable one in `integrator.fast`); same expression otherwise.
-    #[inline(always)]
-    pub fn opening_rate_with(&self, v_mv: f64, exp: impl Fn(f64) -> f64) -> f64 {
-        self.opening_rate_from_exp(exp(self.opening_exp_arg(v_mv)))
-    }
-
-    /// The argument of the exponential in [`Self::opening_rate`].
-    #[inline(always)]
-    pub fn opening_exp_arg(&self, v_mv: f64) -> f64 {
-        -(v_mv - self.v_half_mv) / self.k_mv
-    }
-
-    /// [`Self::opening_rate`] from `exp(opening_exp_arg(v))`.
-    #[inline(always)]
-    pub fn opening_rate_from_exp(&self, e: f64) -> f64 {
-        self.alpha_per_ms / (1.0 + e)
+        match self.gate() {
+            Kinetics::AlphaBeta { alpha, .. } => alpha.at(v_mv),
+            Kinetics::InfTau { .. } => unreachable!("an alpha/beta gate"),
+        }
     }
 
     /// Steady-state s for a neuron clamped at `v_mv`: `a / (a + beta)`.
     pub fn s_at_rest(&self, v_mv: f64) -> f64 {
-        let a = self.opening_rate(v_mv);
-        a / (a + self.beta_per_ms)
+        self.gate().x_inf(v_mv)
     }
 
     /// Current into a neuron at `v_mv` whose summed presynaptic drive is
     /// `drive = sum_j E_ij s_j` (uA/cm^2, inward positive).
-    #[inline]
+    #[inline(always)]
     pub fn current(&self, v_mv: f64, drive: f64) -> f64 {
         (self.v_rev_mv - v_mv) / self.w * drive
     }
+}
+
+/// An expression of this module's own making, compiled (no parameters).
+fn compiled(text: &str) -> Expr {
+    Expr::parse(text)
+        .expect("a well-formed synapse expression")
+        .compile(&|p| unreachable!("no parameter {p} in a synapse expression"))
 }
 
 /// Time constants of the double-exponential (rise/decay) synapse:
@@ -97,6 +104,17 @@ impl KineticSynapse {
 pub struct RiseDecay {
     pub tau_rise_ms: f64,
     pub tau_decay_ms: f64,
+}
+
+impl RiseDecay {
+    /// The rise variable x: `x_inf = T(V)` (the sigmoid of `syn`),
+    /// `tau = tau_rise_ms`.
+    pub fn gate(&self, syn: &KineticSynapse) -> Kinetics {
+        Kinetics::InfTau {
+            inf: compiled(&syn.sigmoid()),
+            tau_ms: Expr::Num(self.tau_rise_ms),
+        }
+    }
 }
 
 #[cfg(test)]

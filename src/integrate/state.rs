@@ -1,0 +1,152 @@
+//! The state of the trials stepped together, and their wiring.
+
+use crate::model::Network;
+
+/// State of every neuron, as a structure of arrays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    pub v_mv: Vec<f64>,
+    /// `vars[j][i]`: the model's gates in its order, then the synapse's
+    /// presynaptic gate (the kinetic synapse's s, or the double-exponential
+    /// one's rise variable x), then, for the double-exponential synapse,
+    /// its decaying variable s. The last is what the coupling reads.
+    pub vars: Vec<Vec<f64>>,
+}
+
+impl State {
+    /// Neurons at `v0_mv` with every variable at its steady state there
+    /// (the initial condition of the reference data).
+    pub fn at_rest(net: &Network, v0_mv: &[f64]) -> State {
+        let gates: Vec<Vec<f64>> = v0_mv.iter().map(|&v| net.cell.gates_at_rest(v)).collect();
+        let g = net.cell.model.gates.len();
+        let mut vars: Vec<Vec<f64>> = (0..g).map(|j| gates.iter().map(|x| x[j]).collect()).collect();
+        match net.rise_decay {
+            None => vars.push(v0_mv.iter().map(|&v| net.synapse.s_at_rest(v)).collect()),
+            // At rest x = s = T(V0).
+            Some(rd) => {
+                let t: Vec<f64> = v0_mv.iter().map(|&v| rd.gate(&net.synapse).x_inf(v)).collect();
+                vars.push(t.clone());
+                vars.push(t);
+            }
+        }
+        State {
+            v_mv: v0_mv.to_vec(),
+            vars,
+        }
+    }
+
+    /// `n` entries of `vars` variables, every value 0 (scratch space).
+    pub fn zeros(n: usize, vars: usize) -> State {
+        State {
+            v_mv: vec![0.0; n],
+            vars: vec![vec![0.0; n]; vars],
+        }
+    }
+
+    /// Entries (neurons times lanes).
+    pub fn len(&self) -> usize {
+        self.v_mv.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.v_mv.is_empty()
+    }
+
+    /// The synaptic activation each neuron's outgoing synapses carry.
+    pub fn s(&self) -> &[f64] {
+        self.vars.last().expect("a synapse variable")
+    }
+
+    /// The lanes' states one after the other (see [`Lanes`]).
+    pub fn stack(lanes: impl IntoIterator<Item = State>) -> State {
+        let mut all: Option<State> = None;
+        for st in lanes {
+            match &mut all {
+                None => all = Some(st),
+                Some(all) => {
+                    all.v_mv.extend(st.v_mv);
+                    for (a, b) in all.vars.iter_mut().zip(st.vars) {
+                        a.extend(b);
+                    }
+                }
+            }
+        }
+        all.expect("at least one lane")
+    }
+
+    /// Copies the entries `range` of `from` into this state.
+    pub fn copy_lane(&mut self, from: &State, range: std::ops::Range<usize>) {
+        self.v_mv[range.clone()].copy_from_slice(&from.v_mv[range.clone()]);
+        for (a, b) in self.vars.iter_mut().zip(&from.vars) {
+            a[range.clone()].copy_from_slice(&b[range.clone()]);
+        }
+    }
+}
+
+/// The trials stepped together: one network per trial ("lane"), all with
+/// the same neuron count, cell and synapse, their neurons stacked in the
+/// state vectors (lane b holds entries `b n .. (b + 1) n`). Lanes never
+/// interact: each entry sees exactly the arithmetic it would see alone, so
+/// stacking changes no bit of any result (tested in run.rs); it only makes
+/// the loops long, which is what SIMD needs (a pair alone is 2 entries).
+#[derive(Debug, Clone)]
+pub struct Lanes<'a> {
+    pub(super) nets: Vec<&'a Network>,
+    /// Every lane is the same network (no per-trial graphs).
+    shared: bool,
+    /// Every lane's injected currents, stacked like the state.
+    pub(super) i_inj: Vec<f64>,
+}
+
+impl<'a> Lanes<'a> {
+    /// Lanes over `nets`, which must be non-empty and alike in all but
+    /// coupling, gap junctions and drive (the trials of one grid point).
+    pub fn new(nets: Vec<&'a Network>) -> Lanes<'a> {
+        debug_assert!(nets.iter().all(|x| x.n() == nets[0].n()
+            && x.cell == nets[0].cell
+            && x.synapse == nets[0].synapse
+            && x.rise_decay == nets[0].rise_decay));
+        let i_inj = nets.iter().flat_map(|net| net.i_inj.iter().copied()).collect();
+        let shared = nets.iter().all(|net| std::ptr::eq(*net, nets[0]));
+        Lanes { nets, shared, i_inj }
+    }
+
+    /// One trial alone.
+    pub fn one(net: &'a Network) -> Lanes<'a> {
+        Lanes::new(vec![net])
+    }
+
+    /// Entries in the stacked state: lanes times neurons.
+    pub fn len(&self) -> usize {
+        self.i_inj.len()
+    }
+
+    /// Always false: there is at least one lane.
+    pub fn is_empty(&self) -> bool {
+        self.i_inj.is_empty()
+    }
+
+    /// The network of lane 0 (all lanes share cell and synapse).
+    pub fn net(&self) -> &Network {
+        self.nets[0]
+    }
+
+    /// Synaptic drive and gap currents of every lane from the stacked `v`, `s`.
+    #[inline(always)]
+    pub(super) fn couple(&self, v_mv: &[f64], s: &[f64], drive: &mut [f64], gap: &mut [f64]) {
+        let n = self.nets[0].n();
+        if self.shared {
+            // One match for all lanes instead of one per lane: for pairs the
+            // per-lane dispatch cost more than the sums themselves.
+            let net = self.nets[0];
+            net.coupling.drive_blocks(s, drive, n);
+            net.gap_currents(v_mv, gap);
+            return;
+        }
+        for (b, net) in self.nets.iter().enumerate() {
+            let r = b * n..(b + 1) * n;
+            net.coupling.drive(&s[r.clone()], &mut drive[r.clone()]);
+            net.gap_currents(&v_mv[r.clone()], &mut gap[r]);
+        }
+    }
+}

@@ -1,0 +1,450 @@
+//! One step of the stacked lanes: the stages of every method, over chunks
+//! of C entries so that each pass is a loop the compiler vectorises.
+//!
+//! The kernel knows nothing of a particular neuron: it sees J
+//! voltage-gated variables with their rates ([`Rates`]) and a list of
+//! currents `g prod x^p (V - E)`. A model file becomes this data in
+//! [`Kernel::new`].
+
+use super::rates::{Rates, Values};
+use super::state::{Lanes, State};
+use super::{Method, StepInput, Workspace};
+use crate::model::expr::powi;
+use crate::model::Network;
+use crate::simd::Simd;
+
+/// Widest chunk: two AVX-512 registers (four AVX2 ones) of f64 per value,
+/// so the CPU has independent chains to overlap. Rests of a stacked state
+/// go through chunks of 8, 4, 2 and 1 entries.
+pub const CHUNK: usize = 32;
+
+/// `g prod x^p (V - E)` with its numbers: one ionic current of the cell.
+#[derive(Debug, Clone, PartialEq)]
+struct Current {
+    g: f64,
+    e_mv: f64,
+    /// (variable, power).
+    gates: Vec<(usize, u32)>,
+}
+
+/// What a step needs of a configuration, gathered once per batch.
+#[derive(Debug, Clone)]
+pub struct Kernel<'a> {
+    pub rates: &'a Rates,
+    /// The instruction set the step is compiled for (see [`crate::simd`]).
+    pub level: Simd,
+    pub method: Method,
+    pub dt_ms: f64,
+    /// 1 / c_m.
+    per_c_m: f64,
+    currents: Vec<Current>,
+    /// Per rate-driven variable: x = x_inf(V) at every instant.
+    instantaneous: Vec<bool>,
+    v_rev_mv: f64,
+    /// 1 / w of the synaptic current.
+    per_w: f64,
+    /// Double-exponential synapse: the index of its rise variable and the
+    /// decay factor of s over each span of the method (`exp(-h /
+    /// tau_decay)`, or `1 / tau_decay` for Euler).
+    decay_s: Option<(usize, Vec<f64>)>,
+}
+
+impl<'a> Kernel<'a> {
+    pub fn new(net: &Network, rates: &'a Rates, method: Method, dt_ms: f64, level: Simd) -> Kernel<'a> {
+        let cell = &net.cell;
+        let currents = cell
+            .model
+            .currents
+            .iter()
+            .map(|c| Current {
+                g: cell.values[c.g],
+                e_mv: cell.values[c.e],
+                gates: c.gates.clone(),
+            })
+            .collect();
+        let mut instantaneous: Vec<bool> = cell.model.gates.iter().map(|g| g.instantaneous).collect();
+        instantaneous.push(false);
+        let decay_s = net.rise_decay.map(|rd| {
+            let per_span = spans(method, dt_ms)
+                .iter()
+                .map(|v| match v {
+                    Values::Decay(h) => crate::model::vmath::exp(-h / rd.tau_decay_ms),
+                    Values::Rate => 1.0 / rd.tau_decay_ms,
+                })
+                .collect();
+            (cell.model.gates.len(), per_span)
+        });
+        debug_assert_eq!(instantaneous.len(), rates.n_vars());
+        Kernel {
+            rates,
+            level,
+            method,
+            dt_ms,
+            per_c_m: 1.0 / cell.c_m(),
+            currents,
+            instantaneous,
+            v_rev_mv: net.synapse.v_rev_mv,
+            per_w: 1.0 / net.synapse.w,
+            decay_s,
+        }
+    }
+}
+
+/// The spans a method's stages use, in order (see [`Values`]).
+pub fn spans(method: Method, dt_ms: f64) -> Vec<Values> {
+    match method {
+        Method::ExpMidpoint => vec![Values::Decay(0.5 * dt_ms), Values::Decay(dt_ms)],
+        Method::ExpEuler => vec![Values::Decay(dt_ms)],
+        Method::Euler => vec![Values::Rate],
+    }
+}
+
+/// The per-entry inputs of a stage besides the state.
+#[derive(Clone, Copy)]
+struct Drives<'a> {
+    i_inj: &'a [f64],
+    drive: &'a [f64],
+    gap: &'a [f64],
+    /// Coloured-noise current at this stage.
+    i_ext: &'a [f64],
+    dv: &'a [f64],
+}
+
+/// Runs `$body` once per chunk of `$len` entries, with `$at` its first
+/// entry and `$c` its width as a constant: full chunks of [`CHUNK`], then
+/// one each of 8, 4, 2 and 1 as the rest requires.
+macro_rules! by_chunks {
+    ($len:expr, |$at:ident, $c:ident| $body:expr) => {{
+        let len = $len;
+        let mut $at = 0;
+        while $at + CHUNK <= len {
+            {
+                const $c: usize = CHUNK;
+                $body;
+            }
+            $at += CHUNK;
+        }
+        if len - $at >= 16 {
+            const $c: usize = 16;
+            $body;
+            $at += 16;
+        }
+        if len - $at >= 8 {
+            const $c: usize = 8;
+            $body;
+            $at += 8;
+        }
+        if len - $at >= 4 {
+            const $c: usize = 4;
+            $body;
+            $at += 4;
+        }
+        if len - $at >= 2 {
+            const $c: usize = 2;
+            $body;
+            $at += 2;
+        }
+        if len - $at >= 1 {
+            const $c: usize = 1;
+            $body;
+        }
+    }};
+}
+
+/// Advances every lane by one step and returns how many variables had to be
+/// clamped into [0, 1] (only `euler` clamps). See [`super::step`].
+#[inline(always)]
+pub fn step(k: &Kernel, lanes: &Lanes, st: &mut State, input: &StepInput, ws: &mut Workspace) -> u32 {
+    let len = lanes.len();
+    let dt = k.dt_ms;
+    let mut clamped = 0;
+    lanes.couple(&st.v_mv, st.s(), &mut ws.drive, &mut ws.gap);
+    let d = Drives {
+        i_inj: &lanes.i_inj,
+        drive: &ws.drive,
+        gap: &ws.gap,
+        i_ext: input.i_start,
+        dv: input.noise_dv,
+    };
+    match k.method {
+        Method::ExpMidpoint => {
+            by_chunks!(len, |at, C| relax_stage::<C>(
+                k,
+                0,
+                true,
+                0.5 * dt,
+                at,
+                st,
+                st,
+                &mut ws.mid,
+                d,
+                &mut ws.scratch
+            ));
+            lanes.couple(&ws.mid.v_mv, ws.mid.s(), &mut ws.drive, &mut ws.gap);
+            let d = Drives {
+                i_inj: &lanes.i_inj,
+                drive: &ws.drive,
+                gap: &ws.gap,
+                i_ext: input.i_mid,
+                dv: input.noise_dv,
+            };
+            by_chunks!(len, |at, C| relax_stage::<C>(
+                k,
+                1,
+                false,
+                dt,
+                at,
+                &ws.mid,
+                st,
+                &mut ws.next,
+                d,
+                &mut ws.scratch
+            ));
+        }
+        Method::ExpEuler => {
+            by_chunks!(len, |at, C| relax_stage::<C>(
+                k,
+                0,
+                false,
+                dt,
+                at,
+                st,
+                st,
+                &mut ws.next,
+                d,
+                &mut ws.scratch
+            ));
+        }
+        Method::Euler => {
+            by_chunks!(len, |at, C| clamped +=
+                euler_stage::<C>(k, at, st, &mut ws.next, d, &mut ws.scratch));
+        }
+    }
+    std::mem::swap(st, &mut ws.next);
+    clamped
+}
+
+/// The full chunk of `xs` at `at`, by reference (no copy).
+#[inline(always)]
+fn full<const C: usize>(xs: &[f64], at: usize) -> &[f64; C] {
+    (&xs[at..at + C]).try_into().expect("a full chunk")
+}
+
+#[inline(always)]
+fn full_mut<const C: usize>(xs: &mut [f64], at: usize) -> &mut [f64; C] {
+    (&mut xs[at..at + C]).try_into().expect("a full chunk")
+}
+
+/// The rates of span `span` at the voltages of `rate`'s chunk, and dV/dt
+/// there (mV/ms, without white noise), into the scratch rows; returns
+/// (x_inf, second values, dV/dt).
+#[inline(always)]
+fn rates_and_drift<'s, const C: usize>(
+    k: &Kernel,
+    span: usize,
+    at: usize,
+    rate: &State,
+    d: Drives,
+    scratch: &'s mut [f64],
+) -> (&'s [[f64; C]], &'s [[f64; C]], [f64; C]) {
+    let (j, jp) = (k.rates.n_vars(), k.rates.padded_vars());
+    let (regs, rest) = scratch.split_at_mut(k.rates.program().n_registers() * C);
+    let (inf, second) = rest[..2 * jp * C].split_at_mut(jp * C);
+    let (regs, inf, second) = (
+        regs.as_chunks_mut::<C>().0,
+        inf.as_chunks_mut::<C>().0,
+        second.as_chunks_mut::<C>().0,
+    );
+    let v: &[f64; C] = full(&rate.v_mv, at);
+    k.rates.eval(v, span, k.level, regs, inf, second);
+    let (inf, second) = (&inf[..j], &second[..j]);
+    // The ionic current, outward positive: sum_c g_c prod x^p (V - E_c),
+    // with instantaneous gates at x_inf(V).
+    let mut ion = [0.0; C];
+    let mut t = [0.0; C];
+    for cur in &k.currents {
+        affine(&mut t, v, cur.g, cur.e_mv);
+        for &(q, p) in &cur.gates {
+            let x: &[f64; C] = if k.instantaneous[q] {
+                &inf[q]
+            } else {
+                full(&rate.vars[q], at)
+            };
+            times_power(&mut t, x, p);
+        }
+        add_into(&mut ion, &t);
+    }
+    let mut f = [0.0; C];
+    let inputs = [full(d.i_inj, at), full(d.gap, at), full(d.i_ext, at), full(d.drive, at)];
+    drift(&mut f, v, &ion, inputs, k);
+    (inf, second, f)
+}
+
+// The loops of a stage, each a function of its own: its `&mut` and `&`
+// arguments tell the compiler that they do not overlap, which it cannot
+// see once they are slices of one workspace, and without which it leaves
+// them scalar.
+
+/// `t = g (v - e)`.
+#[inline(always)]
+fn affine<const C: usize>(t: &mut [f64; C], v: &[f64; C], g: f64, e: f64) {
+    for l in 0..C {
+        t[l] = g * (v[l] - e);
+    }
+}
+
+#[inline(always)]
+fn add_into<const C: usize>(sum: &mut [f64; C], t: &[f64; C]) {
+    for l in 0..C {
+        sum[l] += t[l];
+    }
+}
+
+/// `t *= x^p`, with the power's multiplications in the order of
+/// [`powi`] (the same bits), the common powers written out so the loop
+/// vectorises.
+#[inline(always)]
+fn times_power<const C: usize>(t: &mut [f64; C], x: &[f64; C], p: u32) {
+    match p {
+        1 => (0..C).for_each(|l| t[l] *= x[l]),
+        2 => (0..C).for_each(|l| t[l] *= x[l] * x[l]),
+        3 => (0..C).for_each(|l| t[l] *= x[l] * (x[l] * x[l])),
+        4 => (0..C).for_each(|l| t[l] *= (x[l] * x[l]) * (x[l] * x[l])),
+        _ => (0..C).for_each(|l| t[l] *= powi(x[l], p as i32)),
+    }
+}
+
+/// dV/dt = (I_inj + (I_gap + I_ext) - I_ion + I_syn) / c_m, with
+/// `I_syn = (v_rev - V) / w * drive`; `inputs` are I_inj, I_gap, I_ext and
+/// the synaptic drive.
+#[inline(always)]
+fn drift<const C: usize>(f: &mut [f64; C], v: &[f64; C], ion: &[f64; C], inputs: [&[f64; C]; 4], k: &Kernel) {
+    let [i_inj, gap, i_ext, drive] = inputs;
+    for l in 0..C {
+        let syn = (k.v_rev_mv - v[l]) * k.per_w * drive[l];
+        f[l] = (i_inj[l] + (gap[l] + i_ext[l]) - ion[l] + syn) * k.per_c_m;
+    }
+}
+
+/// `o = x_inf + (x - x_inf) e`, clamped into [0, 1]: for x and x_inf in
+/// [0, 1] and e in [0, 1] a convex combination, so the clamp only removes
+/// the last ulp rounding may add.
+#[inline(always)]
+fn relax_into<const C: usize>(o: &mut [f64; C], x: &[f64; C], x_inf: &[f64; C], e: &[f64; C]) {
+    for l in 0..C {
+        o[l] = unit(x_inf[l] + (x[l] - x_inf[l]) * e[l]);
+    }
+}
+
+/// V after a stage: `base + h f + c dv`.
+#[inline(always)]
+fn advance_v<const C: usize>(o: &mut [f64; C], base: &[f64; C], h: f64, f: &[f64; C], c: f64, dv: &[f64; C]) {
+    for l in 0..C {
+        o[l] = base[l] + h * f[l] + c * dv[l];
+    }
+}
+
+/// One exponential stage on the chunk at `at`: rates and dV/dt at `rate`,
+/// every variable relaxed from `from` over the stage's span, into `out`.
+/// The exponential midpoint's half step (`first`) moves V from `rate`'s
+/// by `h f` and half the noise increment; its full step (and exponential
+/// Euler's only step) moves `from`'s V by `h f` and all of it.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn relax_stage<const C: usize>(
+    k: &Kernel,
+    span: usize,
+    first: bool,
+    h: f64,
+    at: usize,
+    rate: &State,
+    from: &State,
+    out: &mut State,
+    d: Drives,
+    scratch: &mut [f64],
+) {
+    let (inf, decay, f) = rates_and_drift::<C>(k, span, at, rate, d, scratch);
+    for (q, (x_inf, e)) in inf.iter().zip(decay).enumerate() {
+        let o: &mut [f64; C] = full_mut(&mut out.vars[q], at);
+        if k.instantaneous[q] {
+            *o = *x_inf;
+        } else {
+            relax_into(o, full(&from.vars[q], at), x_inf, e);
+        }
+    }
+    if let Some((rise, per_span)) = &k.decay_s {
+        // s relaxes towards the rise variable at the stage's rate point.
+        let e = [per_span[span]; C];
+        relax_into(
+            full_mut(&mut out.vars[rise + 1], at),
+            full(&from.vars[rise + 1], at),
+            full(&rate.vars[*rise], at),
+            &e,
+        );
+    }
+    let (base, c) = if first { (&rate.v_mv, 0.5) } else { (&from.v_mv, 1.0) };
+    advance_v(full_mut(&mut out.v_mv, at), full(base, at), h, &f, c, full(d.dv, at));
+}
+
+/// `y` clamped into [0, 1] (NaN to 0: a NaN can only come with a NaN
+/// voltage, which ends the trial anyway). Two comparisons that compile to
+/// one `max` and one `min` instruction each.
+#[inline(always)]
+fn unit(y: f64) -> f64 {
+    let y = if y > 0.0 { y } else { 0.0 };
+    if y < 1.0 {
+        y
+    } else {
+        1.0
+    }
+}
+
+/// Forward Euler on the chunk at `at`: every variable moves by
+/// `dt (x_inf - x) / tau` and is clamped into [0, 1] if it left it;
+/// returns the clamps.
+#[inline(always)]
+fn euler_stage<const C: usize>(
+    k: &Kernel,
+    at: usize,
+    st: &State,
+    out: &mut State,
+    d: Drives,
+    scratch: &mut [f64],
+) -> u32 {
+    let dt = k.dt_ms;
+    let (inf, rate, f) = rates_and_drift::<C>(k, 0, at, st, d, scratch);
+    let mut clamped = 0;
+    let mut euler = |o: &mut [f64; C], x: &[f64; C], target: &[f64; C], r: &[f64; C]| {
+        for l in 0..C {
+            let y = x[l] + dt * r[l] * (target[l] - x[l]);
+            o[l] = y.clamp(0.0, 1.0);
+            clamped += u32::from(o[l] != y);
+        }
+    };
+    for (q, (x_inf, r)) in inf.iter().zip(rate).enumerate() {
+        let o: &mut [f64; C] = full_mut(&mut out.vars[q], at);
+        if k.instantaneous[q] {
+            *o = *x_inf;
+        } else {
+            euler(o, full(&st.vars[q], at), x_inf, r);
+        }
+    }
+    if let Some((rise, per_span)) = &k.decay_s {
+        let r = [per_span[0]; C];
+        euler(
+            full_mut(&mut out.vars[rise + 1], at),
+            full(&st.vars[rise + 1], at),
+            full(&st.vars[*rise], at),
+            &r,
+        );
+    }
+    advance_v(
+        full_mut(&mut out.v_mv, at),
+        full(&st.v_mv, at),
+        dt,
+        &f,
+        1.0,
+        full(d.dv, at),
+    );
+    clamped
+}

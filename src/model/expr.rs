@@ -1,0 +1,851 @@
+//! Rate expressions of model files: text -> [`Expr`] -> [`Program`].
+//!
+//! The language is arithmetic of `v` (the membrane potential, mV) and the
+//! model's parameters: numbers, `+ - * / ^`, unary minus, parentheses and
+//! the functions `exp`, `expm1`, `log`, `sqrt`, `tanh`. `^` binds tighter
+//! than unary minus (`-x^2` is `-(x^2)`) and groups to the right.
+//!
+//! Compiling for one set of parameter values ([`Expr::compile`]) writes the
+//! values in, folds constants, and removes the removable singularities of
+//! the classic rate shapes, so that a model author writes
+//! `0.1 * (v + 40) / (1 - exp(-(v + 40) / 10))` as in the paper and gets a
+//! rate that is finite and smooth at -40 mV:
+//!
+//! - `1 - exp(X)` and `exp(X) - 1` become `-expm1(X)` and `expm1(X)`
+//!   (full precision near X = 0, where the difference cancels);
+//! - `N / (c expm1(X))` with N and X linear in v and zero at the same
+//!   voltage becomes `(N / X) / c * bern(X)`, where `bern(x) = x / expm1(x)`
+//!   is 1 at 0 ([`super::vmath::bern`]).
+
+use super::vmath;
+use std::collections::HashMap;
+use std::fmt;
+
+/// A function of the expression language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Func {
+    Exp,
+    Expm1,
+    Log,
+    Sqrt,
+    Tanh,
+    /// `x / expm1(x)`: not written by authors, produced by the compiler.
+    Bern,
+}
+
+impl Func {
+    /// The functions a model file may call, by name.
+    pub const WRITTEN: [(&'static str, Func); 5] = [
+        ("exp", Func::Exp),
+        ("expm1", Func::Expm1),
+        ("log", Func::Log),
+        ("sqrt", Func::Sqrt),
+        ("tanh", Func::Tanh),
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Func::Exp => "exp",
+            Func::Expm1 => "expm1",
+            Func::Log => "log",
+            Func::Sqrt => "sqrt",
+            Func::Tanh => "tanh",
+            Func::Bern => "bern",
+        }
+    }
+
+    /// The function at one argument, as the vectorised evaluator computes
+    /// it (so constant folding and run time agree bit for bit). `log` and
+    /// `tanh` are libm's: the same function in every instruction-set build.
+    #[inline(always)]
+    pub fn apply(self, x: f64) -> f64 {
+        match self {
+            Func::Exp => vmath::exp(x),
+            Func::Expm1 => vmath::expm1(x),
+            Func::Log => x.ln(),
+            Func::Sqrt => x.sqrt(),
+            Func::Tanh => x.tanh(),
+            Func::Bern => vmath::bern(x),
+        }
+    }
+}
+
+/// A parsed expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Num(f64),
+    /// The membrane potential (mV).
+    V,
+    /// A parameter, by name.
+    Param(String),
+    Neg(Box<Expr>),
+    Add(Box<Expr>, Box<Expr>),
+    Sub(Box<Expr>, Box<Expr>),
+    Mul(Box<Expr>, Box<Expr>),
+    Div(Box<Expr>, Box<Expr>),
+    Pow(Box<Expr>, Box<Expr>),
+    Call(Func, Box<Expr>),
+}
+
+/// Why a text is not an expression: what, and where (byte offset).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message} at character {}", at + 1)]
+pub struct ParseError {
+    pub at: usize,
+    pub message: String,
+}
+
+impl Expr {
+    /// Parses `text`; names other than `v` become [`Expr::Param`] (the
+    /// model checks that they are its parameters).
+    pub fn parse(text: &str) -> Result<Expr, ParseError> {
+        let mut p = Parser {
+            s: text.as_bytes(),
+            at: 0,
+        };
+        let e = p.sum()?;
+        p.skip_space();
+        if p.at < p.s.len() {
+            return Err(p.error(format!("unexpected `{}`", p.s[p.at] as char)));
+        }
+        Ok(e)
+    }
+
+    /// Every parameter name the expression uses, in order of appearance.
+    pub fn params(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        self.visit(&mut |e| {
+            if let Expr::Param(name) = e {
+                if !out.contains(&name.as_str()) {
+                    out.push(name.as_str());
+                }
+            }
+        });
+        out
+    }
+
+    fn visit<'a>(&'a self, f: &mut impl FnMut(&'a Expr)) {
+        f(self);
+        match self {
+            Expr::Num(_) | Expr::V | Expr::Param(_) => {}
+            Expr::Neg(a) | Expr::Call(_, a) => a.visit(f),
+            Expr::Add(a, b) | Expr::Sub(a, b) | Expr::Mul(a, b) | Expr::Div(a, b) | Expr::Pow(a, b) => {
+                a.visit(f);
+                b.visit(f);
+            }
+        }
+    }
+
+    /// The expression with parameter values written in, constants folded
+    /// and the removable singularities rewritten (module docs). `value`
+    /// must know every parameter the expression uses.
+    pub fn compile(&self, value: &dyn Fn(&str) -> f64) -> Expr {
+        remove_singularities(fold(self, value))
+    }
+
+    /// The value at membrane potential `v_mv` (after [`Expr::compile`]:
+    /// parameters must be gone). The scalar twin of [`Program::eval`], for
+    /// tests and table checks.
+    pub fn at(&self, v_mv: f64) -> f64 {
+        match self {
+            Expr::Num(x) => *x,
+            Expr::V => v_mv,
+            Expr::Param(p) => panic!("parameter {p} not compiled in"),
+            Expr::Neg(a) => -a.at(v_mv),
+            Expr::Add(a, b) => a.at(v_mv) + b.at(v_mv),
+            Expr::Sub(a, b) => a.at(v_mv) - b.at(v_mv),
+            Expr::Mul(a, b) => a.at(v_mv) * b.at(v_mv),
+            Expr::Div(a, b) => a.at(v_mv) / b.at(v_mv),
+            Expr::Pow(a, b) => pow(a.at(v_mv), b.at(v_mv)),
+            Expr::Call(f, a) => f.apply(a.at(v_mv)),
+        }
+    }
+}
+
+/// `x^y`: repeated multiplication for a whole exponent of at most 64 in
+/// magnitude (exact order, so every build agrees), libm's `powf` otherwise.
+#[inline(always)]
+pub fn pow(x: f64, y: f64) -> f64 {
+    match whole_exponent(y) {
+        Some(n) => powi(x, n),
+        None => x.powf(y),
+    }
+}
+
+fn whole_exponent(y: f64) -> Option<i32> {
+    (y.fract() == 0.0 && y.abs() <= 64.0).then_some(y as i32)
+}
+
+/// x^n by squaring, in a fixed order of multiplications.
+#[inline(always)]
+pub fn powi(x: f64, n: i32) -> f64 {
+    let (mut base, mut e, mut acc) = (x, n.unsigned_abs(), 1.0);
+    while e > 0 {
+        if e & 1 == 1 {
+            acc *= base;
+        }
+        base *= base;
+        e >>= 1;
+    }
+    if n < 0 {
+        1.0 / acc
+    } else {
+        acc
+    }
+}
+
+impl fmt::Display for Expr {
+    /// Fully parenthesised, so that it reads back as the same tree.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expr::Num(x) => write!(f, "{x:?}"),
+            Expr::V => write!(f, "v"),
+            Expr::Param(p) => write!(f, "{p}"),
+            Expr::Neg(a) => write!(f, "(-{a})"),
+            Expr::Add(a, b) => write!(f, "({a} + {b})"),
+            Expr::Sub(a, b) => write!(f, "({a} - {b})"),
+            Expr::Mul(a, b) => write!(f, "({a} * {b})"),
+            Expr::Div(a, b) => write!(f, "({a} / {b})"),
+            Expr::Pow(a, b) => write!(f, "({a} ^ {b})"),
+            Expr::Call(func, a) => write!(f, "{}({a})", func.name()),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ parser
+
+struct Parser<'a> {
+    s: &'a [u8],
+    at: usize,
+}
+
+impl Parser<'_> {
+    fn error(&self, message: String) -> ParseError {
+        ParseError { at: self.at, message }
+    }
+
+    fn skip_space(&mut self) {
+        while self.s.get(self.at).is_some_and(|c| c.is_ascii_whitespace()) {
+            self.at += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> bool {
+        self.skip_space();
+        if self.s.get(self.at) == Some(&c) {
+            self.at += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// sum := product (('+' | '-') product)*
+    fn sum(&mut self) -> Result<Expr, ParseError> {
+        let mut e = self.product()?;
+        loop {
+            if self.eat(b'+') {
+                e = Expr::Add(Box::new(e), Box::new(self.product()?));
+            } else if self.eat(b'-') {
+                e = Expr::Sub(Box::new(e), Box::new(self.product()?));
+            } else {
+                return Ok(e);
+            }
+        }
+    }
+
+    /// product := unary (('*' | '/') unary)*
+    fn product(&mut self) -> Result<Expr, ParseError> {
+        let mut e = self.unary()?;
+        loop {
+            if self.eat(b'*') {
+                e = Expr::Mul(Box::new(e), Box::new(self.unary()?));
+            } else if self.eat(b'/') {
+                e = Expr::Div(Box::new(e), Box::new(self.unary()?));
+            } else {
+                return Ok(e);
+            }
+        }
+    }
+
+    /// unary := '-' unary | '+' unary | power
+    fn unary(&mut self) -> Result<Expr, ParseError> {
+        if self.eat(b'-') {
+            return Ok(Expr::Neg(Box::new(self.unary()?)));
+        }
+        if self.eat(b'+') {
+            return self.unary();
+        }
+        self.power()
+    }
+
+    /// power := atom ('^' unary)?   (right-associative)
+    fn power(&mut self) -> Result<Expr, ParseError> {
+        let base = self.atom()?;
+        if self.eat(b'^') {
+            return Ok(Expr::Pow(Box::new(base), Box::new(self.unary()?)));
+        }
+        Ok(base)
+    }
+
+    /// atom := number | name | name '(' sum ')' | '(' sum ')'
+    fn atom(&mut self) -> Result<Expr, ParseError> {
+        self.skip_space();
+        let start = self.at;
+        match self.s.get(self.at) {
+            None => Err(self.error("the expression ends where a number, name or `(` belongs".into())),
+            Some(b'(') => {
+                self.at += 1;
+                let e = self.sum()?;
+                if !self.eat(b')') {
+                    return Err(self.error("missing `)`".into()));
+                }
+                Ok(e)
+            }
+            Some(c) if c.is_ascii_digit() || *c == b'.' => {
+                self.number_end();
+                let text = std::str::from_utf8(&self.s[start..self.at]).expect("ASCII");
+                text.parse().map(Expr::Num).map_err(|_| ParseError {
+                    at: start,
+                    message: format!("`{text}` is not a number"),
+                })
+            }
+            Some(c) if c.is_ascii_alphabetic() || *c == b'_' => {
+                while self
+                    .s
+                    .get(self.at)
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+                {
+                    self.at += 1;
+                }
+                let name = std::str::from_utf8(&self.s[start..self.at]).expect("ASCII");
+                if self.eat(b'(') {
+                    let func = Func::WRITTEN
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, f)| *f)
+                        .ok_or_else(|| ParseError {
+                            at: start,
+                            message: format!(
+                                "unknown function `{name}` (allowed: {})",
+                                Func::WRITTEN.map(|(n, _)| n).join(", ")
+                            ),
+                        })?;
+                    let arg = self.sum()?;
+                    if !self.eat(b')') {
+                        return Err(self.error(format!("missing `)` after the argument of {name}")));
+                    }
+                    return Ok(Expr::Call(func, Box::new(arg)));
+                }
+                Ok(if name == "v" {
+                    Expr::V
+                } else {
+                    Expr::Param(name.to_string())
+                })
+            }
+            Some(&c) => Err(self.error(format!("unexpected `{}`", c as char))),
+        }
+    }
+
+    /// Moves past digits, a point, and an exponent (`1.5e-3`).
+    fn number_end(&mut self) {
+        let digits = |p: &mut Self| {
+            while p.s.get(p.at).is_some_and(u8::is_ascii_digit) {
+                p.at += 1;
+            }
+        };
+        digits(self);
+        if self.s.get(self.at) == Some(&b'.') {
+            self.at += 1;
+            digits(self);
+        }
+        if matches!(self.s.get(self.at), Some(b'e' | b'E')) {
+            let save = self.at;
+            self.at += 1;
+            if matches!(self.s.get(self.at), Some(b'+' | b'-')) {
+                self.at += 1;
+            }
+            if self.s.get(self.at).is_some_and(u8::is_ascii_digit) {
+                digits(self);
+            } else {
+                self.at = save;
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------ folding, rewriting
+
+fn num(e: &Expr) -> Option<f64> {
+    match e {
+        Expr::Num(x) => Some(*x),
+        _ => None,
+    }
+}
+
+/// Parameters written in, and every subtree without `v` evaluated (with the
+/// run-time functions, so the bits are the same either way).
+fn fold(e: &Expr, value: &dyn Fn(&str) -> f64) -> Expr {
+    use Expr::*;
+    let bin = |a: &Expr, b: &Expr, op: fn(Box<Expr>, Box<Expr>) -> Expr, f: fn(f64, f64) -> f64| {
+        let (a, b) = (fold(a, value), fold(b, value));
+        match (num(&a), num(&b)) {
+            (Some(x), Some(y)) => Num(f(x, y)),
+            _ => op(Box::new(a), Box::new(b)),
+        }
+    };
+    match e {
+        Num(x) => Num(*x),
+        V => V,
+        Param(p) => Num(value(p)),
+        Neg(a) => match fold(a, value) {
+            Num(x) => Num(-x),
+            a => Neg(Box::new(a)),
+        },
+        Call(f, a) => match fold(a, value) {
+            Num(x) => Num(f.apply(x)),
+            a => Call(*f, Box::new(a)),
+        },
+        Add(a, b) => bin(a, b, Add, |x, y| x + y),
+        Sub(a, b) => bin(a, b, Sub, |x, y| x - y),
+        Mul(a, b) => bin(a, b, Mul, |x, y| x * y),
+        Div(a, b) => bin(a, b, Div, |x, y| x / y),
+        Pow(a, b) => bin(a, b, Pow, pow),
+    }
+}
+
+/// `a v + b` if `e` is linear in v (after folding).
+fn linear(e: &Expr) -> Option<(f64, f64)> {
+    use Expr::*;
+    Some(match e {
+        Num(x) => (0.0, *x),
+        V => (1.0, 0.0),
+        Neg(a) => {
+            let (p, q) = linear(a)?;
+            (-p, -q)
+        }
+        Add(a, b) => {
+            let ((p, q), (r, s)) = (linear(a)?, linear(b)?);
+            (p + r, q + s)
+        }
+        Sub(a, b) => {
+            let ((p, q), (r, s)) = (linear(a)?, linear(b)?);
+            (p - r, q - s)
+        }
+        Mul(a, b) => match (num(a), num(b)) {
+            (Some(c), _) => {
+                let (p, q) = linear(b)?;
+                (c * p, c * q)
+            }
+            (_, Some(c)) => {
+                let (p, q) = linear(a)?;
+                (c * p, c * q)
+            }
+            _ => return None,
+        },
+        Div(a, b) => {
+            let c = num(b)?;
+            let (p, q) = linear(a)?;
+            (p / c, q / c)
+        }
+        _ => return None,
+    })
+}
+
+/// `c expm1(X)` if `e` is one of the forms `exp(X) - 1`, `1 - exp(X)`,
+/// `-1 + exp(X)`, `expm1(X)`, times or over a constant, or negated.
+fn scaled_expm1(e: &Expr) -> Option<(f64, Expr)> {
+    use Expr::*;
+    match e {
+        Call(Func::Expm1, x) => Some((1.0, (**x).clone())),
+        Neg(a) => scaled_expm1(a).map(|(c, x)| (-c, x)),
+        Mul(a, b) => match (num(a), num(b)) {
+            (Some(k), _) => scaled_expm1(b).map(|(c, x)| (k * c, x)),
+            (_, Some(k)) => scaled_expm1(a).map(|(c, x)| (k * c, x)),
+            _ => None,
+        },
+        Div(a, b) => num(b).and_then(|k| scaled_expm1(a).map(|(c, x)| (c / k, x))),
+        Sub(a, b) => match (num(a), num(b), &**a, &**b) {
+            (_, Some(1.0), Call(Func::Exp, x), _) => Some((1.0, (**x).clone())),
+            (Some(1.0), _, _, Call(Func::Exp, x)) => Some((-1.0, (**x).clone())),
+            _ => None,
+        },
+        Add(a, b) => match (num(a), num(b), &**a, &**b) {
+            (Some(m), _, _, Call(Func::Exp, x)) | (_, Some(m), Call(Func::Exp, x), _) if m == -1.0 => {
+                Some((1.0, (**x).clone()))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The rewrites of the module docs, bottom up.
+fn remove_singularities(e: Expr) -> Expr {
+    use Expr::*;
+    let e = match e {
+        Neg(a) => Neg(Box::new(remove_singularities(*a))),
+        Call(f, a) => Call(f, Box::new(remove_singularities(*a))),
+        Add(a, b) => Add(Box::new(remove_singularities(*a)), Box::new(remove_singularities(*b))),
+        Sub(a, b) => Sub(Box::new(remove_singularities(*a)), Box::new(remove_singularities(*b))),
+        Mul(a, b) => Mul(Box::new(remove_singularities(*a)), Box::new(remove_singularities(*b))),
+        Div(a, b) => Div(Box::new(remove_singularities(*a)), Box::new(remove_singularities(*b))),
+        Pow(a, b) => Pow(Box::new(remove_singularities(*a)), Box::new(remove_singularities(*b))),
+        leaf => leaf,
+    };
+    // exp(X) - 1 and its relatives -> c expm1(X).
+    let e = match &e {
+        Sub(..) | Add(..) => match scaled_expm1(&e) {
+            Some((c, x)) => {
+                let m = Call(Func::Expm1, Box::new(x));
+                if c == 1.0 {
+                    m
+                } else {
+                    Mul(Box::new(Num(c)), Box::new(m))
+                }
+            }
+            None => e,
+        },
+        _ => e,
+    };
+    // N / (c expm1(X)) with N = r X: r / c * bern(X).
+    if let Div(n, d) = &e {
+        if let (Some((c, x)), Some((an, bn))) = (scaled_expm1(d), linear(n)) {
+            if let Some((ax, bx)) = linear(&x) {
+                let same_root = an != 0.0 && ax != 0.0 && {
+                    let (rn, rx) = (-bn / an, -bx / ax);
+                    (rn - rx).abs() <= 1e-9 * rx.abs().max(1.0)
+                };
+                if same_root {
+                    let r = an / ax / c;
+                    return Mul(Box::new(Num(r)), Box::new(Call(Func::Bern, Box::new(x))));
+                }
+            }
+        }
+    }
+    e
+}
+
+// ------------------------------------------------------------------ program
+
+/// One instruction: writes register `dst`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Op {
+    Const(f64),
+    V,
+    Neg(usize),
+    Add(usize, usize),
+    Sub(usize, usize),
+    Mul(usize, usize),
+    Div(usize, usize),
+    Powi(usize, i32),
+    Powf(usize, usize),
+    Call(Func, usize),
+}
+
+/// Compiled expressions (several at once, sharing common subexpressions)
+/// as straight-line code over registers; register k holds the result of
+/// instruction k. [`Program::eval`] runs every instruction over a chunk of
+/// C voltages at once, so the interpretation costs once per chunk and each
+/// instruction's loop vectorises.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Program {
+    ops: Vec<Op>,
+    /// The register of each compiled expression, in the order given.
+    outputs: Vec<usize>,
+}
+
+impl Program {
+    /// The program computing `exprs` (compiled: no parameters left).
+    pub fn new(exprs: &[Expr]) -> Program {
+        let mut b = Builder::default();
+        let outputs = exprs.iter().map(|e| b.lower(e)).collect();
+        Program { ops: b.ops, outputs }
+    }
+
+    pub fn n_outputs(&self) -> usize {
+        self.outputs.len()
+    }
+
+    /// Registers a chunk needs (see [`Program::eval`]).
+    pub fn n_registers(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Evaluates every expression at the C voltages `v`; `regs` is scratch
+    /// of at least [`Program::n_registers`] rows. Output k is then
+    /// `regs[self.output(k)]`.
+    #[inline(always)]
+    pub fn eval<const C: usize>(&self, v: &[f64; C], regs: &mut [[f64; C]]) {
+        // Each instruction reads earlier registers only: split there, so
+        // the loops see their output apart from their inputs (see `each`).
+        for (k, op) in self.ops.iter().enumerate() {
+            let (done, rest) = regs.split_at_mut(k);
+            let r = &mut rest[0];
+            match *op {
+                Op::Const(c) => *r = [c; C],
+                Op::V => *r = *v,
+                Op::Neg(a) => each(r, &done[a], |x| -x),
+                Op::Add(a, b) => each2(r, &done[a], &done[b], |x, y| x + y),
+                Op::Sub(a, b) => each2(r, &done[a], &done[b], |x, y| x - y),
+                Op::Mul(a, b) => each2(r, &done[a], &done[b], |x, y| x * y),
+                Op::Div(a, b) => each2(r, &done[a], &done[b], |x, y| x / y),
+                Op::Powi(a, n) => each(r, &done[a], |x| powi(x, n)),
+                Op::Powf(a, b) => each2(r, &done[a], &done[b], f64::powf),
+                Op::Call(Func::Exp, a) => each(r, &done[a], vmath::exp),
+                Op::Call(Func::Expm1, a) => each(r, &done[a], vmath::expm1),
+                Op::Call(Func::Bern, a) => each(r, &done[a], vmath::bern),
+                Op::Call(Func::Sqrt, a) => each(r, &done[a], f64::sqrt),
+                Op::Call(f, a) => each(r, &done[a], |x| f.apply(x)),
+            }
+        }
+    }
+
+    /// The register holding output `k` after [`Program::eval`].
+    #[inline(always)]
+    pub fn output(&self, k: usize) -> usize {
+        self.outputs[k]
+    }
+
+    /// The value of output `k` at one voltage (tests, table checks).
+    pub fn at(&self, k: usize, v_mv: f64) -> f64 {
+        let mut regs = vec![[0.0; 1]; self.n_registers()];
+        self.eval::<1>(&[v_mv], &mut regs);
+        regs[self.output(k)][0]
+    }
+
+    /// The program as C statements (`double r<k> = ...;`), for code
+    /// generation; `funcs` names the C function of each [`Func`].
+    pub fn to_c(&self, v: &str, funcs: &dyn Fn(Func) -> String) -> Vec<String> {
+        self.ops
+            .iter()
+            .enumerate()
+            .map(|(k, op)| {
+                let rhs = match *op {
+                    Op::Const(c) => format!("{c:?}"),
+                    Op::V => v.to_string(),
+                    Op::Neg(a) => format!("-r{a}"),
+                    Op::Add(a, b) => format!("r{a} + r{b}"),
+                    Op::Sub(a, b) => format!("r{a} - r{b}"),
+                    Op::Mul(a, b) => format!("r{a} * r{b}"),
+                    Op::Div(a, b) => format!("r{a} / r{b}"),
+                    Op::Powi(a, n) => format!("ss_powi(r{a}, {n})"),
+                    Op::Powf(a, b) => format!("pow(r{a}, r{b})"),
+                    Op::Call(f, a) => format!("{}(r{a})", funcs(f)),
+                };
+                format!("double r{k} = {rhs};")
+            })
+            .collect()
+    }
+}
+
+/// `r = f(x)` entry by entry. A function of its own so that the compiler
+/// knows `r` and `x` apart (`&mut` and `&` arguments do not overlap) and
+/// vectorises the loop; written as plain indexing, since the array helpers
+/// (`map`, `from_fn`) are not always inlined, and out of line their
+/// `mul_add`s lose the caller's FMA.
+#[inline(always)]
+fn each<const C: usize>(r: &mut [f64; C], x: &[f64; C], f: impl Fn(f64) -> f64) {
+    for l in 0..C {
+        r[l] = f(x[l]);
+    }
+}
+
+/// `r = f(x, y)` entry by entry (see [`each`]).
+#[inline(always)]
+fn each2<const C: usize>(r: &mut [f64; C], x: &[f64; C], y: &[f64; C], f: impl Fn(f64, f64) -> f64) {
+    for l in 0..C {
+        r[l] = f(x[l], y[l]);
+    }
+}
+
+/// Lowers trees to [`Op`]s, each distinct instruction once (hash-consing),
+/// so that `(v + 65)` written in three rates is computed once.
+#[derive(Default)]
+struct Builder {
+    ops: Vec<Op>,
+    seen: HashMap<OpKey, usize>,
+}
+
+/// An [`Op`] with its constant as bits, so that it can be a map key.
+#[derive(PartialEq, Eq, Hash)]
+enum OpKey {
+    Const(u64),
+    Other(String),
+}
+
+impl Builder {
+    fn push(&mut self, op: Op) -> usize {
+        let key = match op {
+            Op::Const(c) => OpKey::Const(c.to_bits()),
+            other => OpKey::Other(format!("{other:?}")),
+        };
+        if let Some(&r) = self.seen.get(&key) {
+            return r;
+        }
+        self.ops.push(op);
+        self.seen.insert(key, self.ops.len() - 1);
+        self.ops.len() - 1
+    }
+
+    fn lower(&mut self, e: &Expr) -> usize {
+        let op = match e {
+            Expr::Num(x) => Op::Const(*x),
+            Expr::V => Op::V,
+            Expr::Param(p) => panic!("parameter {p} not compiled in"),
+            Expr::Neg(a) => Op::Neg(self.lower(a)),
+            Expr::Add(a, b) => Op::Add(self.lower(a), self.lower(b)),
+            Expr::Sub(a, b) => Op::Sub(self.lower(a), self.lower(b)),
+            Expr::Mul(a, b) => Op::Mul(self.lower(a), self.lower(b)),
+            Expr::Div(a, b) => Op::Div(self.lower(a), self.lower(b)),
+            Expr::Pow(a, b) => match num(b).and_then(whole_exponent) {
+                Some(n) => Op::Powi(self.lower(a), n),
+                None => Op::Powf(self.lower(a), self.lower(b)),
+            },
+            Expr::Call(f, a) => Op::Call(*f, self.lower(a)),
+        };
+        self.push(op)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compiled(text: &str, params: &[(&str, f64)]) -> Expr {
+        let value = |name: &str| params.iter().find(|(n, _)| *n == name).expect("known").1;
+        Expr::parse(text).unwrap().compile(&value)
+    }
+
+    #[test]
+    fn precedence_and_associativity() {
+        let at = |t: &str| compiled(t, &[]).at(2.0);
+        assert_eq!(at("1 + 2 * 3"), 7.0);
+        assert_eq!(at("-v^2"), -4.0, "^ binds tighter than unary minus");
+        assert_eq!(at("2^3^2"), 512.0, "^ groups to the right");
+        assert_eq!(at("8 / 2 / 2"), 2.0, "/ groups to the left");
+        assert_eq!(at("1 - 2 - 3"), -4.0);
+        assert_eq!(at("(1 + v) * 3e-1"), 0.8999999999999999);
+        assert_eq!(at("2.5E+1 - .5"), 24.5);
+        assert_eq!(at("sqrt(v * 8) + tanh(0) + log(1)"), 4.0);
+    }
+
+    #[test]
+    fn parse_errors_say_what_and_where() {
+        let err = |t: &str| Expr::parse(t).unwrap_err().to_string();
+        assert_eq!(
+            err("1 +"),
+            "the expression ends where a number, name or `(` belongs at character 4"
+        );
+        assert_eq!(err("exp(v"), "missing `)` after the argument of exp at character 6");
+        assert_eq!(
+            err("cosh(v)"),
+            "unknown function `cosh` (allowed: exp, expm1, log, sqrt, tanh) at character 1"
+        );
+        assert_eq!(err("v $ 2"), "unexpected `$` at character 3");
+        assert_eq!(err("(v + 1"), "missing `)` at character 7");
+    }
+
+    #[test]
+    fn parameters_are_listed_and_written_in() {
+        let e = Expr::parse("g_na * m_x * (v - e_na) + g_na").unwrap();
+        assert_eq!(e.params(), vec!["g_na", "m_x", "e_na"]);
+        assert_eq!(compiled("g * (v - e)", &[("g", 2.0), ("e", 50.0)]).at(60.0), 20.0);
+        // Subtrees without v are folded to one number.
+        assert_eq!(
+            compiled("exp(a) * 2 + v", &[("a", 0.0)]),
+            Expr::Add(Box::new(Expr::Num(2.0)), Box::new(Expr::V))
+        );
+    }
+
+    /// The HH alpha_m of Dayan & Abbott, in three spellings an author might use.
+    const ALPHA_M: [&str; 3] = [
+        "0.1 * (v + 40) / (1 - exp(-(v + 40) / 10))",
+        "(0.1 * v + 4) / (1 - exp(-0.1 * v - 4))",
+        "-0.1 * (v + 40) / (exp(-(v + 40) / 10) - 1)",
+    ];
+
+    #[test]
+    fn removable_singularities_are_finite_and_smooth_at_and_around_the_root() {
+        for text in ALPHA_M {
+            let e = compiled(text, &[]);
+            assert!(format!("{e}").contains("bern"), "{text} -> {e}");
+            // Limit: 0.1 * 10 = 1 per ms, exactly.
+            assert_eq!(e.at(-40.0), 1.0, "{text}");
+            // 1e-12 around the root: slope of x/(1 - e^-x) is 1/2 in x =
+            // (v + 40)/10, so 0.05 per mV: within 1e-12 of 1 +- 5e-14.
+            for dv in [-1e-12, 1e-12] {
+                let want = 1.0 + 0.05 * dv;
+                assert!(
+                    (e.at(-40.0 + dv) - want).abs() < 1e-15,
+                    "{text} at -40 + {dv}: {}",
+                    e.at(-40.0 + dv)
+                );
+            }
+            // Away from it, the rate as written (with libm) to 1e-14.
+            for v in [-100.0, -60.0, -40.5, -39.5, 0.0, 50.0] {
+                let naive = 0.1 * (v + 40.0) / (1.0 - (-(v + 40.0) / 10.0f64).exp());
+                assert!((e.at(v) / naive - 1.0).abs() < 1e-14, "{text} at {v}");
+            }
+        }
+    }
+
+    #[test]
+    fn traub_miles_forms_with_a_parameter_in_the_root() {
+        // am = 0.32 (13 - v + VT) / (exp((13 - v + VT)/4) - 1): root at
+        // v = 13 + VT, limit 0.32 * 4 = 1.28.
+        let e = compiled("0.32 * (13 - v + vt) / (exp((13 - v + vt) / 4) - 1)", &[("vt", -63.0)]);
+        assert!((e.at(-50.0) - 1.28).abs() < 1e-15, "{}", e.at(-50.0));
+        // bm = 0.28 (v - VT - 40) / (exp((v - VT - 40)/5) - 1): limit 1.4.
+        let e = compiled("0.28 * (v - vt - 40) / (exp((v - vt - 40) / 5) - 1)", &[("vt", -63.0)]);
+        assert!((e.at(-23.0) - 1.4).abs() < 1e-15);
+    }
+
+    #[test]
+    fn a_real_pole_is_not_rewritten() {
+        // Numerator and denominator vanish at different voltages: a pole
+        // the model checks reject, not something to smooth over.
+        let e = compiled("(v + 30) / (1 - exp(-(v + 40) / 10))", &[]);
+        assert!(!format!("{e}").contains("bern"));
+        assert!(e.at(-40.0).is_infinite());
+        // expm1 is still used: accurate near the pole.
+        assert!(format!("{e}").contains("expm1"));
+    }
+
+    #[test]
+    fn the_program_gives_the_bits_of_the_tree_and_shares_subexpressions() {
+        let rates = [
+            compiled(ALPHA_M[0], &[]),
+            compiled("4 * exp(-(v + 65) / 18)", &[]),
+            compiled("0.07 * exp(-(v + 65) / 20)", &[]),
+            compiled("1 / (1 + exp(-(v + 35) / 10))", &[]),
+            compiled("(v + 65)^3 / 1000 + sqrt(abs_v)", &[("abs_v", 4.0)]),
+        ];
+        let program = Program::new(&rates);
+        let vs: [f64; 8] = [-100.0, -65.0, -40.0, -39.999, -12.5, 0.0, 30.0, 99.9];
+        let mut regs = vec![[0.0; 8]; program.n_registers()];
+        program.eval(&vs, &mut regs);
+        for (k, e) in rates.iter().enumerate() {
+            for (l, &v) in vs.iter().enumerate() {
+                assert_eq!(
+                    regs[program.output(k)][l].to_bits(),
+                    e.at(v).to_bits(),
+                    "rate {k} at {v}"
+                );
+            }
+        }
+        // (v + 65) appears in three rates and is computed once.
+        let adds = program.ops.iter().filter(|op| matches!(op, Op::Add(_, _))).count();
+        let plus_65 = program.ops.iter().filter(|op| **op == Op::Const(65.0)).count();
+        assert_eq!(plus_65, 1, "{:?}", program.ops);
+        assert!(adds <= 5, "{adds} additions: {:?}", program.ops);
+    }
+
+    #[test]
+    fn powers_multiply_in_a_fixed_order() {
+        assert_eq!(powi(3.0, 4), 81.0);
+        assert_eq!(powi(2.0, -2), 0.25);
+        assert_eq!(pow(2.0, 0.5), 2f64.sqrt());
+        assert_eq!(compiled("v^3", &[]).at(-2.0), -8.0);
+    }
+}

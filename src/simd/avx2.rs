@@ -1,0 +1,82 @@
+//! AVX2 versions of the steps the compiler does not vectorise by itself.
+//! Each gives the bits of its generic twin (the same multiply-adds, only
+//! moved between registers), which the tests check.
+
+use std::arch::x86_64::*;
+
+/// Interpolates rows of a rate table, four entries at a time: for entry l
+/// and variable q, `inf[q][l] = x + w dx` and `second[q][l] = s + w ds`
+/// from row `row[l]` (`rows` holds rows of `4 JP` numbers: JP x_inf, JP
+/// second values, then their differences to the next row; JP is a
+/// multiple of 4) and weight `weight[l]`. Loads a row's four variables as
+/// one register per entry, then transposes four entries' registers into
+/// one register per variable; the generic code moves every number alone.
+/// `inf` and `second` need `JP` rows; C must be a multiple of 4.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn interpolate<const C: usize, const JP: usize>(
+    rows: &[f64],
+    row: &[usize; C],
+    weight: &[f64; C],
+    inf: &mut [[f64; C]],
+    second: &mut [[f64; C]],
+) {
+    assert!(C.is_multiple_of(4) && JP.is_multiple_of(4) && inf.len() >= JP && second.len() >= JP);
+    let rows = rows.as_chunks::<JP>().0;
+    // No closures in here: they would not inherit this function's target
+    // features, and out of line each load would be a call.
+    for block in 0..C / 4 {
+        let at = 4 * block;
+        let mut r: [&[[f64; JP]]; 4] = [&[]; 4];
+        for e in 0..4 {
+            r[e] = &rows[4 * row[at + e]..4 * row[at + e] + 4];
+        }
+        for g in (0..JP).step_by(4) {
+            let mut x = [_mm256_setzero_pd(); 4];
+            let mut s = [_mm256_setzero_pd(); 4];
+            for e in 0..4 {
+                let w = _mm256_set1_pd(weight[at + e]);
+                let (x0, s0, dx, ds) = (
+                    &r[e][0][g..g + 4],
+                    &r[e][1][g..g + 4],
+                    &r[e][2][g..g + 4],
+                    &r[e][3][g..g + 4],
+                );
+                // SAFETY: each slice holds the 4 numbers loaded.
+                unsafe {
+                    x[e] = _mm256_fmadd_pd(w, _mm256_loadu_pd(dx.as_ptr()), _mm256_loadu_pd(x0.as_ptr()));
+                    s[e] = _mm256_fmadd_pd(w, _mm256_loadu_pd(ds.as_ptr()), _mm256_loadu_pd(s0.as_ptr()));
+                }
+            }
+            let (x, s) = (transpose(x), transpose(s));
+            for q in 0..4 {
+                // SAFETY: each slice holds the 4 numbers stored.
+                unsafe {
+                    _mm256_storeu_pd(inf[g + q][at..at + 4].as_mut_ptr(), x[q]);
+                    _mm256_storeu_pd(second[g + q][at..at + 4].as_mut_ptr(), s[q]);
+                }
+            }
+        }
+    }
+}
+
+/// Rows of four registers to columns: `out[q][e] = v[e][q]`.
+#[inline(always)]
+fn transpose(v: [__m256d; 4]) -> [__m256d; 4] {
+    // SAFETY: register shuffles only (AVX, implied by the caller's AVX2).
+    unsafe {
+        let t0 = _mm256_unpacklo_pd(v[0], v[1]);
+        let t1 = _mm256_unpackhi_pd(v[0], v[1]);
+        let t2 = _mm256_unpacklo_pd(v[2], v[3]);
+        let t3 = _mm256_unpackhi_pd(v[2], v[3]);
+        [
+            _mm256_permute2f128_pd(t0, t2, 0x20),
+            _mm256_permute2f128_pd(t1, t3, 0x20),
+            _mm256_permute2f128_pd(t0, t2, 0x31),
+            _mm256_permute2f128_pd(t1, t3, 0x31),
+        ]
+    }
+}
