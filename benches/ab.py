@@ -13,8 +13,12 @@ time, and says whether they are identical. Exits 1 if they differ, unless
 A speed claim smaller than the spread of the rounds is no claim: run more
 rounds, or a longer spec. Needs pyarrow (`make test` installs it in .venv).
 
+A binary whose spec keys differ (an older version: 0.2's tables were
+`integrator.tables = true`, 0.3 tabulates by default) runs its own spec,
+`--spec-a`; its tables then differ by design (--allow-diff).
+
 Usage:
-    benches/ab.py A B SPEC [--rounds 8] [--threads 1] [--allow-diff]
+    benches/ab.py A B SPEC [--spec-a SPEC_A] [--rounds 8] [--threads 1] [--allow-diff]
     make ab A=/tmp/old-spikesweep B=target/release/spikesweep SPEC=experiments/seed_pair.toml
 """
 import argparse
@@ -59,18 +63,20 @@ def main():
     parser.add_argument("a", help="baseline binary")
     parser.add_argument("b", help="candidate binary")
     parser.add_argument("spec", help="experiment spec (TOML)")
+    parser.add_argument("--spec-a", help="the spec A runs, if not SPEC")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--allow-diff", action="store_true", help="differing tables are not an error")
     args = parser.parse_args()
 
     bins = {"A": args.a, "B": args.b}
+    specs = {"A": args.spec_a or args.spec, "B": args.spec}
     rates = {"A": [], "B": []}
     with tempfile.TemporaryDirectory(prefix="spikesweep-ab-") as tmp:
         outs = {"A": f"{tmp}/a", "B": f"{tmp}/b"}
         for r in range(args.rounds):
             for who in ("A", "B") if r % 2 == 0 else ("B", "A"):
-                rates[who].append(run(bins[who], args.spec, outs[who], args.threads))
+                rates[who].append(run(bins[who], specs[who], outs[who], args.threads))
         differ = differing_tables(outs["A"], outs["B"])
 
     for who in ("A", "B"):

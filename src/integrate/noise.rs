@@ -158,7 +158,8 @@ fn scaled_normals<R: Rng + Clone>(rng: &mut R, scale: f64, out: &mut [f64]) {
 
 /// [`Noise::draw`] for every lane: lane b's noise from its own generator
 /// into entries `b n .. (b + 1) n`. One call per step, not per lane: for
-/// pairs the per-call cost was as large as the draws (measured).
+/// pairs the per-call cost was as large as the draws (measured). Lanes may
+/// carry different noises (a batch can mix the points of a sweep).
 #[inline(never)]
 pub fn draw_lanes<R: Rng + Clone>(
     noises: &mut [Noise],
@@ -166,25 +167,25 @@ pub fn draw_lanes<R: Rng + Clone>(
     n: usize,
     (dv, i_start, i_mid): (&mut [f64], &mut [f64], &mut [f64]),
 ) {
-    // Private white noise (the common case) in one tight loop: the same
-    // draws, in the same order, as Noise::draw (measured: 74 -> 53
-    // instructions per neuron-step for pairs).
-    if let [Noise::White {
-        private_dv,
-        common_dv: None,
-    }, ..] = noises
-    {
-        if *private_dv != 0.0 {
-            for (rng, dv) in rngs.iter_mut().zip(dv.chunks_exact_mut(n)) {
-                scaled_normals(rng, *private_dv, dv);
-            }
-        }
-        return;
-    }
     let lanes = noises.iter_mut().zip(rngs).zip(dv.chunks_exact_mut(n));
     for (((noise, rng), dv), b) in lanes.zip(0..) {
-        let r = b * n..(b + 1) * n;
-        noise.draw(rng, dv, &mut i_start[r.clone()], &mut i_mid[r]);
+        match noise {
+            // Private white noise, the common case, in one tight loop: the
+            // same draws, in the same order, as Noise::draw (measured: 74
+            // -> 53 instructions per neuron-step for pairs).
+            Noise::White {
+                private_dv,
+                common_dv: None,
+            } => {
+                if *private_dv != 0.0 {
+                    scaled_normals(rng, *private_dv, dv);
+                }
+            }
+            _ => {
+                let r = b * n..(b + 1) * n;
+                noise.draw(rng, dv, &mut i_start[r.clone()], &mut i_mid[r]);
+            }
+        }
     }
 }
 

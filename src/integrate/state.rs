@@ -1,6 +1,6 @@
 //! The state of the trials stepped together, and their wiring.
 
-use crate::model::Network;
+use crate::model::{Coupling, Network};
 
 /// State of every neuron, as a structure of arrays.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,8 +92,7 @@ impl State {
 #[derive(Debug, Clone)]
 pub struct Lanes<'a> {
     pub(super) nets: Vec<&'a Network>,
-    /// Every lane is the same network (no per-trial graphs).
-    shared: bool,
+    wiring: Wiring,
     /// Every lane's injected currents, stacked like the state.
     pub(super) i_inj: Vec<f64>,
 }
@@ -107,8 +106,8 @@ impl<'a> Lanes<'a> {
             && x.synapse == nets[0].synapse
             && x.rise_decay == nets[0].rise_decay));
         let i_inj = nets.iter().flat_map(|net| net.i_inj.iter().copied()).collect();
-        let shared = nets.iter().all(|net| std::ptr::eq(*net, nets[0]));
-        Lanes { nets, shared, i_inj }
+        let wiring = Wiring::of(&nets);
+        Lanes { nets, wiring, i_inj }
     }
 
     /// One trial alone.
@@ -135,18 +134,92 @@ impl<'a> Lanes<'a> {
     #[inline(always)]
     pub(super) fn couple(&self, v_mv: &[f64], s: &[f64], drive: &mut [f64], gap: &mut [f64]) {
         let n = self.nets[0].n();
-        if self.shared {
+        match &self.wiring {
             // One match for all lanes instead of one per lane: for pairs the
             // per-lane dispatch cost more than the sums themselves.
-            let net = self.nets[0];
-            net.coupling.drive_blocks(s, drive, n);
-            net.gap_currents(v_mv, gap);
-            return;
+            Wiring::Shared => {
+                let net = self.nets[0];
+                net.coupling.drive_blocks(s, drive, n);
+                net.gap_currents(v_mv, gap);
+            }
+            Wiring::AllToAll { syn, gap: g } => {
+                all_to_all_drive(syn, n, s, drive);
+                if g.iter().any(|&x| x != 0.0) {
+                    all_to_all_gap(g, n, v_mv, gap);
+                }
+            }
+            Wiring::PerLane => {
+                for (b, net) in self.nets.iter().enumerate() {
+                    let r = b * n..(b + 1) * n;
+                    net.coupling.drive(&s[r.clone()], &mut drive[r.clone()]);
+                    net.gap_currents(&v_mv[r.clone()], &mut gap[r]);
+                }
+            }
         }
-        for (b, net) in self.nets.iter().enumerate() {
-            let r = b * n..(b + 1) * n;
-            net.coupling.drive(&s[r.clone()], &mut drive[r.clone()]);
-            net.gap_currents(&v_mv[r.clone()], &mut gap[r]);
+    }
+}
+
+/// How the lanes of a batch are wired.
+#[derive(Debug, Clone)]
+enum Wiring {
+    /// Every lane is the same network.
+    Shared,
+    /// Every lane all-to-all (or uncoupled), each with its own strengths
+    /// (the points of a sweep over coupling): the strength of every entry's
+    /// synaptic and gap coupling, so the sums run over all lanes at once.
+    AllToAll { syn: Vec<f64>, gap: Vec<f64> },
+    /// Anything else: lane by lane.
+    PerLane,
+}
+
+impl Wiring {
+    fn of(nets: &[&Network]) -> Wiring {
+        if nets.iter().all(|net| std::ptr::eq(*net, nets[0])) {
+            return Wiring::Shared;
+        }
+        let strength = |c: &Coupling| match c {
+            Coupling::Uncoupled => Some(0.0),
+            Coupling::AllToAll { strength } => Some(*strength),
+            _ => None,
+        };
+        let per_entry = |of: &dyn Fn(&Network) -> &Coupling| -> Option<Vec<f64>> {
+            let mut out = Vec::new();
+            for net in nets {
+                out.extend(std::iter::repeat_n(strength(of(net))?, net.n()));
+            }
+            Some(out)
+        };
+        match (per_entry(&|net| &net.coupling), per_entry(&|net| &net.gap)) {
+            (Some(syn), Some(gap)) => Wiring::AllToAll { syn, gap },
+            _ => Wiring::PerLane,
+        }
+    }
+}
+
+/// `drive_i = strength_i (sum_j s_j - s_i)` per block of `n`: the sums of
+/// [`Coupling::drive`] for all-to-all in the same order (the same bits;
+/// an uncoupled lane's strength 0 gives its 0).
+#[inline(always)]
+fn all_to_all_drive(strength: &[f64], n: usize, s: &[f64], drive: &mut [f64]) {
+    let blocks = s.chunks_exact(n).zip(drive.chunks_exact_mut(n)).zip(strength.chunks_exact(n));
+    for ((sb, db), gb) in blocks {
+        let total: f64 = sb.iter().sum();
+        for ((d, &si), &g) in db.iter_mut().zip(sb).zip(gb) {
+            *d = g * (total - si);
+        }
+    }
+}
+
+/// `out_i = strength_i (sum_j x_j - n x_i)` per block of `n`, as
+/// [`Coupling::diffusive`] for all-to-all.
+#[inline(always)]
+fn all_to_all_gap(strength: &[f64], n: usize, x: &[f64], out: &mut [f64]) {
+    let blocks = x.chunks_exact(n).zip(out.chunks_exact_mut(n)).zip(strength.chunks_exact(n));
+    for ((xb, ob), gb) in blocks {
+        let total: f64 = xb.iter().sum();
+        let count = n as f64;
+        for ((o, &xi), &g) in ob.iter_mut().zip(xb).zip(gb) {
+            *o = g * (total - count * xi);
         }
     }
 }

@@ -171,6 +171,9 @@ fn tabulated_rates_match_the_exact_ones_closely() {
 
 #[test]
 fn off_the_grid_the_table_mode_uses_the_exact_rates() {
+    // The grid's spacing, as a product (positions) and as a step (the model
+    // checks, the table's voltages): one and the same.
+    assert_eq!(20.0 * crate::model::neuron::CHECKED_STEP_MV, 1.0);
     // Below -150 mV and above 100 mV there is no table: the values are
     // the exact ones, bit for bit, whatever the chunk's other entries.
     let net = single(0.0, hh());
