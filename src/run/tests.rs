@@ -2,7 +2,9 @@
 
 use super::*;
 use crate::spec::ExperimentSpec;
-use std::sync::atomic::AtomicU64;
+use crate::plan::Plan;
+use lanes::integrate_lanes_on;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 fn config(extra: &str) -> TrialConfig {
     let text = format!("name = \"t\"\n[time]\nduration_ms = 200.0\ntransient_ms = 50.0\n{extra}");
@@ -117,7 +119,8 @@ fn every_build_of_the_trial_loop_gives_the_same_bits() {
     ] {
         let cfg = config(extra);
         let seeds: Vec<u64> = (1..12).collect();
-        let run = |level| integrate_lanes_on(level, &cfg, &seeds, &|_| false, |_, _, _| {});
+        let batch: Vec<(&TrialConfig, u64)> = seeds.iter().map(|&s| (&cfg, s)).collect();
+        let run = |level| integrate_lanes_on(level, &batch, &|_| false, |_, _, _| {});
         let portable = crate::simd::run_at(crate::simd::Simd::Portable, run).unwrap();
         assert_eq!(Some(integrate_lanes(&cfg, &seeds, |_, _, _| {})), portable, "{extra}: dispatched");
         for level in crate::simd::Simd::ALL {
