@@ -4,10 +4,8 @@ side-by-side table of `make bench`: N Hodgkin-Huxley neurons coupled by the
 original question's kinetic synapse, many trials vectorised as arrays of
 shape (trials, neurons), forward Euler for every variable, additive white
 noise sigma*sqrt(dt)*N(0,1) on V, on-line spike counting (upward 0 mV
-crossings), float64, one thread. Same workload as
-shared/bench/numpy_pair_baseline.py (whose figure this one should match
-within noise): I = 10, Vr = 20, w = 1, E = strength * (all-to-all), dt =
-0.01 ms, sigma = 2.
+crossings), float64, one thread: I = 10, Vr = 20, w = 1, E = strength *
+(all-to-all), dt = 0.01 ms, sigma = 2.
 
 Prints one line: neuron_steps_per_s=<median of --repeats runs>.
 Usage: numpy_baseline.py [--trials 10000] [--neurons 2] [--ms 100] [--repeats 3] [--normalize]
@@ -49,8 +47,8 @@ def simulate(trials, neurons, steps, seed, normalize=False, chunk_elems=1 << 20)
     rng = np.random.default_rng(seed)
     count = np.zeros((trials, neurons), dtype=np.int64)
     scale = SIGMA * np.sqrt(DT)
-    # Noise drawn in blocks of steps, as shared/bench/numpy_pair_baseline.py
-    # does (one generator call per block, not per step).
+    # Noise drawn in blocks of steps (one generator call per block, not
+    # per step), as a careful numpy user would.
     block = max(1, min(steps, chunk_elems // (neurons * trials)))
     done = 0
     while done < steps:

@@ -3,7 +3,8 @@
 
 pub mod sync;
 
-/// Upward threshold crossings with hysteresis (DESIGN.md §3).
+/// Upward threshold crossings with hysteresis (README "Spec reference":
+/// `spikes.threshold_mv`, `spikes.rearm_mv`).
 ///
 /// A spike is the first step where V goes from below `threshold_mv` to at or
 /// above it while the neuron is armed; its time is linearly interpolated

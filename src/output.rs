@@ -1,4 +1,4 @@
-//! Parquet tables of a run (DESIGN.md §6). Column names carry units.
+//! Parquet tables of a run (README "Output schema"). Column names carry units.
 //!
 //! Every file is written under a temporary name, fsynced, then renamed, so a
 //! table that exists under its final name is complete. Each table's Parquet

@@ -10,7 +10,7 @@
 //! [`trial_seed`]`(seed, seed_mode, point, replicate)`, a SplitMix64-style
 //! hash, never `seed + id`: neighbouring trials get unrelated streams, and a
 //! trial's result depends on nothing but the spec and its id (not on thread
-//! count or scheduling; DESIGN.md §4).
+//! count or scheduling; README "Seeds").
 
 use crate::spec::{ExperimentSpec, SeedMode, SpecError, TrialConfig};
 

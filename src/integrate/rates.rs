@@ -387,7 +387,11 @@ impl CacheAligned {
         // Elements are 8-aligned, so the boundary is at most 7 away.
         let start = buf.as_ptr().align_offset(64).min(7);
         buf[start..start + xs.len()].copy_from_slice(xs);
-        CacheAligned { buf, start, len: xs.len() }
+        CacheAligned {
+            buf,
+            start,
+            len: xs.len(),
+        }
     }
 
     fn get(&self) -> &[f64] {

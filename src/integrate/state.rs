@@ -201,7 +201,10 @@ impl Wiring {
 /// an uncoupled lane's strength 0 gives its 0).
 #[inline(always)]
 fn all_to_all_drive(strength: &[f64], n: usize, s: &[f64], drive: &mut [f64]) {
-    let blocks = s.chunks_exact(n).zip(drive.chunks_exact_mut(n)).zip(strength.chunks_exact(n));
+    let blocks = s
+        .chunks_exact(n)
+        .zip(drive.chunks_exact_mut(n))
+        .zip(strength.chunks_exact(n));
     for ((sb, db), gb) in blocks {
         let total: f64 = sb.iter().sum();
         for ((d, &si), &g) in db.iter_mut().zip(sb).zip(gb) {
@@ -214,7 +217,10 @@ fn all_to_all_drive(strength: &[f64], n: usize, s: &[f64], drive: &mut [f64]) {
 /// [`Coupling::diffusive`] for all-to-all.
 #[inline(always)]
 fn all_to_all_gap(strength: &[f64], n: usize, x: &[f64], out: &mut [f64]) {
-    let blocks = x.chunks_exact(n).zip(out.chunks_exact_mut(n)).zip(strength.chunks_exact(n));
+    let blocks = x
+        .chunks_exact(n)
+        .zip(out.chunks_exact_mut(n))
+        .zip(strength.chunks_exact(n));
     for ((xb, ob), gb) in blocks {
         let total: f64 = xb.iter().sum();
         let count = n as f64;

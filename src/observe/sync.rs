@@ -1,4 +1,4 @@
-//! Population synchrony measures of one trial (DESIGN.md §3).
+//! Population synchrony measures of one trial (README "Synchrony measures").
 //!
 //! - [`ChiAccumulator`]: Golomb-Rinzel chi, streamed over every step.
 //! - [`kuramoto_r`]: Kuramoto order parameter from spike phases.

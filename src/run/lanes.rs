@@ -144,7 +144,10 @@ pub(super) fn integrate_lanes_on(
         .map(|((c, _), own)| own.as_ref().unwrap_or(&c.network))
         .collect();
     let dt = cfg.dt_ms;
-    let mut rngs: Vec<Xoshiro256PlusPlus> = batch.iter().map(|&(_, s)| Xoshiro256PlusPlus::seed_from_u64(s)).collect();
+    let mut rngs: Vec<Xoshiro256PlusPlus> = batch
+        .iter()
+        .map(|&(_, s)| Xoshiro256PlusPlus::seed_from_u64(s))
+        .collect();
     // Each lane's noise is its own trial's (a batch may mix noise levels).
     let mut noises: Vec<Noise> = rngs
         .iter_mut()
@@ -161,7 +164,11 @@ pub(super) fn integrate_lanes_on(
             )
         })
         .collect();
-    let mut state = State::stack(nets.iter().zip(batch).map(|(net, (c, _))| State::at_rest(net, &c.v0_mv)));
+    let mut state = State::stack(
+        nets.iter()
+            .zip(batch)
+            .map(|(net, (c, _))| State::at_rest(net, &c.v0_mv)),
+    );
     let initial = state.clone();
     let lanes = Lanes::new(nets);
     let total = lanes.len();
@@ -237,4 +244,3 @@ pub(super) fn integrate_lanes_on(
     }
     Some(out)
 }
-

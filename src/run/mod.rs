@@ -220,6 +220,5 @@ pub fn trace_trial(cfg: &TrialConfig, seed: u64, every: u64) -> (TrialOutcome, T
     (outcome, trace)
 }
 
-
 #[cfg(test)]
 mod tests;

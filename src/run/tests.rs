@@ -1,8 +1,8 @@
 //! Tests of the trial loop and the ensemble.
 
 use super::*;
-use crate::spec::ExperimentSpec;
 use crate::plan::Plan;
+use crate::spec::ExperimentSpec;
 use lanes::integrate_lanes_on;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
