@@ -5,8 +5,9 @@ CARGO  ?= cargo
 PYTHON ?= python3
 VENV   := .venv
 VPY    := $(VENV)/bin/python
-# PROFILE=dev builds and runs the debug binary (the tests do, so that CI
-# builds one profile only).
+# One profile for running and testing: after `make run`, `make test` builds
+# only the test targets (the dependencies are shared). PROFILE=dev for a
+# debug binary.
 PROFILE ?= release
 BIN     = target/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))/spikesweep
 BUILD   = $(CARGO) build --profile $(PROFILE) --quiet
@@ -26,7 +27,7 @@ SLURM_ENV = SPEC=$(SPEC) OUT=$(OUT) SHARDS=$(SHARDS) MAX_ARRAY=$(MAX_ARRAY) CPUS
 	TIME=$(TIME) MEM=$(MEM) SBATCH_ARGS="$(SBATCH_ARGS)" WAIT=$(WAIT) BIN=$(BIN)
 
 .DEFAULT_GOAL := help
-.PHONY: help run plan build shards merge slurm slurm-resume test test-rust test-python test-slurm bench bench-rss ab work-precision lint fmt clean
+.PHONY: help run plan build shards merge slurm slurm-resume test test-rust test-python test-reference test-slurm bench bench-rss ab work-precision lint fmt clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -67,12 +68,15 @@ slurm-resume: ## Resubmit only the shards of OUT without a finished manifest, th
 
 test: test-rust test-python ## The whole test suite (what .ci/run calls)
 
-test-rust: ## Rust unit, golden and CLI tests
-	$(CARGO) test
+test-rust: ## Rust unit, golden and CLI tests (the release profile that make run builds)
+	$(CARGO) test --profile $(PROFILE)
 
 test-python: $(VENV)/.installed ## Read the tables back with pyarrow, polars, pandas, DuckDB
-	$(CARGO) build --quiet
-	SPIKESWEEP_BIN=target/debug/spikesweep $(VPY) -m pytest -q tests/python
+	$(BUILD)
+	SPIKESWEEP_BIN=$(BIN) $(VPY) -m pytest -q -m "not slow" tests/python
+
+test-reference: $(VENV)/.installed ## Regenerate the golden data in tests/data with scipy and compare (about 12 min)
+	$(VPY) -m pytest -q -m slow tests/python/test_reference_data.py
 
 $(VENV)/.installed: tests/python/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -97,8 +101,8 @@ bench-rss: ## Peak RSS of runs of 1e4 and 1e5 short trials (memory must not grow
 	$(PYTHON) benches/peak_rss.py $(BIN)
 
 test-slurm: $(VENV)/.installed ## Bring up a one-node SLURM cluster (root, Debian) and run the make slurm path end to end
-	$(CARGO) build --quiet
-	tests/slurm/run.sh
+	$(BUILD)
+	BIN=$(BIN) tests/slurm/run.sh
 
 lint: ## rustfmt and clippy, warnings are errors
 	$(CARGO) fmt --check

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-BIN = Path(os.environ.get("SPIKESWEEP_BIN", REPO / "target" / "debug" / "spikesweep")).resolve()
+BIN = Path(os.environ.get("SPIKESWEEP_BIN", REPO / "target" / "release" / "spikesweep")).resolve()
 
 # A shortened seed pair: same network and sweep shape, 3 replicates, 300 ms.
 SMALL_SPEC = """

@@ -16,8 +16,9 @@ if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null
 fi
 py=.venv/bin/python
-# The debug build, which `make test` has built already: CI builds one profile.
-bin=target/debug/spikesweep
+# The binary `make test` has built already (make test-slurm passes BIN): CI
+# builds one profile.
+bin=${BIN:-target/release/spikesweep}
 work=$(mktemp -d /tmp/spikesweep-slurm.XXXXXX)
 spec=tests/slurm/spec.toml
 
