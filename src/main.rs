@@ -2,7 +2,7 @@
 //! spec text -> ExperimentSpec -> Plan -> run_ensemble -> write_run.
 
 use clap::builder::RangedU64ValueParser;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use spikesweep::output;
@@ -142,6 +142,19 @@ enum Command {
         #[arg(long, default_value_t = f64::INFINITY, hide_default_value = true)]
         to_ms: f64,
     },
+    /// Print the JSON Schema of a spec, for editors that check TOML as it is typed
+    #[command(
+        after_help = "Example:\n  spikesweep schema > spikesweep.schema.json\n\nThe repo's spikesweep.schema.json is this output. Each spec in experiments/ starts with\n  #:schema ../spikesweep.schema.json\nwhich taplo and VS Code's Even Better TOML read: keys complete and mistakes are flagged as you type."
+    )]
+    Schema,
+    /// Print a shell completion script
+    #[command(
+        after_help = "Examples:\n  spikesweep completions bash > ~/.local/share/bash-completion/completions/spikesweep\n  spikesweep completions zsh > ~/.zfunc/_spikesweep      (with fpath+=~/.zfunc in ~/.zshrc)\n  spikesweep completions fish > ~/.config/fish/completions/spikesweep.fish"
+    )]
+    Completions {
+        /// Shell to complete in
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -177,6 +190,12 @@ fn main() -> ExitCode {
             }
         }),
         Command::Plan { spec } => cmd_plan(&spec),
+        Command::Schema => print(&spikesweep::spec::spec_schema()),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "spikesweep", &mut script);
+            print(&String::from_utf8_lossy(&script))
+        }
         Command::Summarize { dir } => store::summarize_dir(&dir).map(|p| println!("wrote {}", p.display())),
         Command::Trace {
             spec,
@@ -216,6 +235,17 @@ fn main() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::from(EXIT_USAGE)
         }
+    }
+}
+
+/// Writes text to stdout; a full or closed stdout is an error, not a panic.
+fn print(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(format!("cannot write to stdout: {e}")),
     }
 }
 

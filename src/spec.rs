@@ -14,13 +14,16 @@ use crate::graph::{graph_seed, GraphSpec, PerNeuron, TopologySpec};
 use crate::integrate::{ChannelNoise, Method, Rates, RatesMode};
 use crate::model::neuron::ModelError;
 use crate::model::{KineticSynapse, ModelDef, Network, RiseDecay, Topology};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use std::path::Path;
 use std::sync::Arc;
 use toml::{Table, Value};
 
 mod model;
+mod schema;
 pub use model::ModelLoader;
+pub use schema::spec_schema;
 
 /// A spec that cannot be run, and why.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -167,102 +170,190 @@ pub struct TrialConfig {
 
 // ---------------------------------------------------------------- raw mirror
 
-#[derive(Deserialize)]
+// The doc comments below are the descriptions of `spikesweep schema`
+// (see `schema`); units are added there from `units`.
+
+/// An experiment spec: a model, how to drive and couple it, what to sweep.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "spikesweep experiment spec")]
 struct RawSpec {
+    /// Output directory name results/<name>: letters, digits, -, _ and . only.
     name: String,
+    /// Experiment seed: every trial's seed is a hash of (seed, point, replicate).
+    #[schemars(extend("default" = DEFAULT_SEED))]
     seed: Option<u64>,
+    /// Noise realisations per parameter point.
+    #[schemars(extend("default" = 1))]
     replicates: Option<u32>,
+    /// "common": replicate r uses the same noise stream at every point (common random numbers).
+    #[schemars(schema_with = "schema::seed_mode")]
     seed_mode: Option<String>,
+    /// Simulated time and step.
     #[serde(default)]
     time: RawTime,
+    /// Integration method and how rates are evaluated.
     #[serde(default)]
     integrator: RawIntegrator,
-    /// Read as a table: its keys are the model's parameters (see `model`).
+    /// The neuron model and its parameter values (read as a table: its keys are the model's parameters).
+    #[schemars(schema_with = "schema::neuron")]
     neuron: Option<Table>,
+    /// Number of neurons and the chemical coupling between them: E = strength * A.
     #[serde(default)]
     network: RawNetwork,
+    /// The chemical synapse.
     #[serde(default)]
     synapse: RawSynapse,
+    /// Current noise (white or Ornstein-Uhlenbeck, private and shared) and channel noise.
     #[serde(default)]
     noise: RawNoise,
+    /// Gap junctions: I_gap_i = g * sum_j A_ij (V_j - V_i).
     #[serde(default)]
     gap: RawGap,
+    /// Spike detection.
     #[serde(default)]
     spikes: RawSpikes,
+    /// Swept keys ("section.key") and their values; the grid is the product of the axes.
     #[allow(dead_code)] // read from the TOML table directly, kept so it is a known key
+    #[schemars(schema_with = "schema::sweep")]
     sweep: Option<Table>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawTime {
+    /// Time step.
+    #[schemars(extend("default" = 0.01))]
     dt_ms: Option<f64>,
+    /// Simulated time (required), a whole number of steps.
     duration_ms: Option<f64>,
+    /// Start of the analysis window [transient_ms, duration_ms).
+    #[schemars(extend("default" = 0.0))]
     transient_ms: Option<f64>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawIntegrator {
+    /// Integration method (README "Model and numerics").
+    #[schemars(schema_with = "schema::method")]
     method: Option<String>,
+    /// "table": rates interpolated on a 0.05 mV grid over [-150, 100] mV; "exact": the expressions every step.
+    #[schemars(schema_with = "schema::rates")]
     rates: Option<String>,
     /// Keys of 0.2, kept to say what replaced them.
+    #[schemars(skip)]
     tables: Option<Value>,
+    #[schemars(skip)]
     fast: Option<Value>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawNetwork {
+    /// Number of neurons.
+    #[schemars(extend("default" = 1, "minimum" = 1, "maximum" = MAX_NEURONS))]
     n: Option<u32>,
+    /// Who is coupled to whom (A): a name, or an explicit matrix (row i = inputs of neuron i).
+    #[schemars(schema_with = "schema::topology", extend("default" = "all-to-all"))]
     topology: Option<Value>,
+    /// Multiplies the adjacency: E = strength * A.
+    #[schemars(extend("default" = 0.0, "minimum" = 0.0))]
     strength: Option<f64>,
+    /// Connection probability ("random") or rewiring probability ("small-world").
+    #[schemars(extend("minimum" = 0.0, "maximum" = 1.0))]
     p: Option<f64>,
+    /// Neighbours per neuron of the small-world ring lattice (even).
     k: Option<u32>,
+    /// Divide each row of E by the neuron's in-degree.
+    #[schemars(extend("default" = false))]
     normalize: Option<bool>,
+    /// Draw a new random graph and drive per trial instead of one per experiment.
+    #[schemars(extend("default" = false))]
     resample: Option<bool>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawSynapse {
+    /// "kinetic" (first-order transmitter kinetics) or "double-exp" (rise/decay).
+    #[schemars(schema_with = "schema::synapse_kind")]
     kind: Option<String>,
+    /// Kinetic synapse: reversal potential (below rest: inhibitory).
+    #[schemars(extend("default" = 20.0))]
     v_rev_mv: Option<f64>,
+    /// Kinetic synapse: divisor of the synaptic current.
+    #[schemars(extend("default" = 1.0))]
     w: Option<f64>,
+    /// Kinetic synapse: opening rate of s.
+    #[schemars(extend("default" = 5.0))]
     alpha_per_ms: Option<f64>,
+    /// Kinetic synapse: closing rate of s.
+    #[schemars(extend("default" = 1.0))]
     beta_per_ms: Option<f64>,
+    /// Release sigmoid T(V) = 1 / (1 + exp(-(V - v_half) / k)): half-activation voltage.
+    #[schemars(extend("default" = -3.0))]
     v_half_mv: Option<f64>,
+    /// Release sigmoid slope.
+    #[schemars(extend("default" = 8.0))]
     k_mv: Option<f64>,
+    /// Double-exp only: rise time constant.
+    #[schemars(extend("default" = 0.5))]
     tau_rise_ms: Option<f64>,
+    /// Double-exp only: decay time constant.
+    #[schemars(extend("default" = 5.0))]
     tau_decay_ms: Option<f64>,
+    /// Double-exp only: reversal potential (0 excitatory, -80 inhibitory).
+    #[schemars(extend("default" = 0.0))]
     e_rev_mv: Option<f64>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawNoise {
+    /// White: dV += sigma / c_m * sqrt(dt) * N(0, 1) per step; OU (tau_ms > 0): the current's stationary sd in uA/cm^2.
+    #[schemars(extend("default" = 0.0, "minimum" = 0.0))]
     sigma: Option<f64>,
+    /// Fraction c of the noise common to all neurons: sqrt(1-c) private + sqrt(c) common.
+    #[schemars(extend("default" = 0.0, "minimum" = 0.0, "maximum" = 1.0))]
     shared: Option<f64>,
+    /// 0 = white noise; > 0 = Ornstein-Uhlenbeck current with this correlation time.
+    #[schemars(extend("default" = 0.0, "minimum" = 0.0))]
     tau_ms: Option<f64>,
+    /// Channel noise of a membrane patch this size (0 = off).
+    #[schemars(extend("default" = 0.0, "minimum" = 0.0))]
     channel_area_um2: Option<f64>,
+    /// Keys of 0.2, kept to say where they moved.
+    #[schemars(skip)]
     na_channels_per_um2: Option<f64>,
+    #[schemars(skip)]
     k_channels_per_um2: Option<f64>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawGap {
+    /// Gap-junction conductance.
+    #[schemars(extend("default" = 0.0, "minimum" = 0.0))]
     g: Option<f64>,
+    /// Their own topology, same forms as network.topology [default: network.topology].
+    #[schemars(schema_with = "schema::topology")]
     topology: Option<Value>,
+    /// As network.p, for gap.topology.
+    #[schemars(extend("minimum" = 0.0, "maximum" = 1.0))]
     p: Option<f64>,
+    /// As network.k, for gap.topology.
     k: Option<u32>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawSpikes {
+    /// A spike is an upward crossing of this voltage.
+    #[schemars(extend("default" = 0.0))]
     threshold_mv: Option<f64>,
+    /// A neuron counts its next spike only after V falls below this.
+    #[schemars(extend("default" = -20.0))]
     rearm_mv: Option<f64>,
 }
 

@@ -640,3 +640,40 @@ fn every_shipped_experiment_is_a_valid_spec() {
     }
     assert!(checked >= 6, "{checked} specs");
 }
+
+#[test]
+fn the_committed_schema_is_what_the_binary_prints() {
+    // Editors read spikesweep.schema.json; regenerate it with
+    // `spikesweep schema > spikesweep.schema.json` when the spec changes.
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/spikesweep.schema.json")).unwrap();
+    assert!(
+        ok(&["schema"]) == committed,
+        "spikesweep.schema.json is stale: run `cargo run --release -- schema > spikesweep.schema.json`"
+    );
+}
+
+#[test]
+fn every_example_spec_points_editors_at_the_schema() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("#:schema ../spikesweep.schema.json\n"),
+            "{} does not start with the #:schema directive",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn completions_name_every_subcommand() {
+    for shell in ["bash", "zsh", "fish"] {
+        let script = ok(&["completions", shell]);
+        for sub in ["run", "plan", "merge", "summarize", "trace", "plot-trace", "schema"] {
+            assert!(script.contains(sub), "{shell} completions lack {sub}");
+        }
+    }
+    // An unknown shell is a usage error, not a panic.
+    assert_eq!(spikesweep(&["completions", "tcsh"]).status.code(), Some(2));
+}
