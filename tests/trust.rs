@@ -423,3 +423,34 @@ fn force_says_that_it_deletes_the_earlier_run_first() {
         stderr(&r)
     );
 }
+
+#[test]
+fn merge_refuses_a_shard_that_is_still_being_written() {
+    let (tmp, spec) = setup(TINY);
+    let out = tmp.path().join("out");
+    shards(&spec, &out, 2);
+    // A requeued job holding shard 1-of-2 (here: this process, by its lock).
+    let held = spikesweep::store::DirLock::acquire(&out.join("shards/1-of-2")).unwrap();
+    let r = sw(&["merge", p(&out)]);
+    let err = stderr(&r);
+    assert_eq!(r.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("1-of-2") && err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
+    assert!(!out.join("manifest.toml").exists(), "nothing merged");
+    drop(held);
+    ok(&["merge", p(&out)]);
+}
+
+#[test]
+fn summarize_keeps_a_complete_run_complete() {
+    // Not a bug of 0.3.0: summarize rewrites a table the manifest checks,
+    // so it must update the manifest's record of it.
+    let (tmp, spec) = setup(TINY);
+    let out = tmp.path().join("out");
+    ok(&["run", p(&spec), "--out", p(&out), "--quiet"]);
+    ok(&["summarize", p(&out)]);
+    let resumed = ok(&["run", p(&spec), "--out", p(&out), "--resume", "--quiet"]);
+    assert!(resumed.contains("nothing to resume"), "{resumed}");
+}

@@ -192,6 +192,11 @@ impl Cursor {
         Ok(true)
     }
 
+    /// A read error, naming the source (a part or shard file).
+    fn error(&self, e: PolarsError) -> std::io::Error {
+        std::io::Error::other(format!("reading {}: {e}", self.path.display()))
+    }
+
     /// The trial id of the next unread row.
     fn peek(&mut self) -> PolarsResult<Option<u32>> {
         if !self.fill()? {
@@ -261,7 +266,7 @@ fn merge_sorted(
         loop {
             let mut lo = None;
             for c in cursors.iter_mut() {
-                if let Some(t) = c.peek().map_err(other)? {
+                if let Some(t) = c.peek().map_err(|e| c.error(e))? {
                     lo = Some(lo.map_or(t, |l: u32| l.min(t)));
                 }
             }
@@ -269,7 +274,7 @@ fn merge_sorted(
             let hi = lo.saturating_add(width).max(lo + 1);
             let mut pieces = Vec::new();
             for c in cursors.iter_mut() {
-                c.take_below(hi, &mut pieces).map_err(other)?;
+                c.take_below(hi, &mut pieces).map_err(|e| c.error(e))?;
             }
             let mut batch = DataFrame::empty_with_schema(schema);
             for piece in pieces {

@@ -159,7 +159,7 @@ fn reopen(dir: &Path, plan: &Plan, shard: Option<Shard>, existing: Existing) -> 
         // manifest and the other tables removed, and the run recomputed.
         let path = dir.join(format!("{table}.parquet"));
         if path.exists() {
-            set_aside.push(set_aside_files(dir, &path, &[path.clone()], check)?);
+            set_aside.push(set_aside_files(dir, &path, std::slice::from_ref(&path), check)?);
         } else {
             set_aside.push(SetAside {
                 path: path.clone(),
