@@ -119,8 +119,9 @@ pub fn check_ids(ids: &[u32], expected: &[u32]) -> Result<(), String> {
     Ok(())
 }
 
-/// The metadata spec and model of a table equal the plan's.
-fn check_written_from(path: &Path, plan: &Plan) -> Result<(), String> {
+/// The metadata spec and model of a table equal the plan's, its version
+/// the manifest's.
+fn check_written_from(path: &Path, plan: &Plan, version: &str) -> Result<(), String> {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let meta = crate::output::read_metadata(path).map_err(|e| format!("{name}: {e}"))?;
     let get = |k: &str| meta.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
@@ -129,6 +130,12 @@ fn check_written_from(path: &Path, plan: &Plan) -> Result<(), String> {
     }
     if get("spikesweep.model").is_some_and(|m| m != plan.spec.model.text) {
         return Err(format!("{name} was written with another neuron model"));
+    }
+    if get("spikesweep.version") != Some(version) {
+        return Err(format!(
+            "{name} was written by spikesweep {}, its manifest by {version}",
+            get("spikesweep.version").unwrap_or("(unknown)")
+        ));
     }
     Ok(())
 }
@@ -158,7 +165,7 @@ pub fn check_shard(dir: &Path, shard: Shard, m: &Manifest, plan: &Plan) -> Resul
         } else if !path.exists() {
             return Err(bad(format!("{table}.parquet is missing")));
         }
-        check_written_from(&path, plan).map_err(bad)?;
+        check_written_from(&path, plan, &m.spikesweep_version).map_err(bad)?;
     }
     let ids = trial_ids(&dir.join("trials.parquet")).map_err(|e| bad(e.to_string()))?;
     check_ids(&ids, &expected).map_err(|e| bad(format!("trials.parquet: {e}")))?;
