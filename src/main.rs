@@ -8,9 +8,9 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use spikesweep::output;
 use spikesweep::plan::Plan;
 use spikesweep::plot::{parse_size, plot_summary, plot_trace};
-use spikesweep::run::{lanes_for, run_ensemble, trace_trial, Status};
+use spikesweep::run::trace_trial;
 use spikesweep::spec::ExperimentSpec;
-use spikesweep::store::{self, Existing, Shard};
+use spikesweep::store::{self, Campaign, Existing, Shard};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -68,6 +68,9 @@ enum Command {
     Merge {
         /// Output directory of the sharded run (holding shards/K-of-N/)
         out: PathBuf,
+        /// Replace a complete run of another spec in OUT
+        #[arg(long)]
+        force: bool,
     },
     /// Validate a spec and show its sweep, trial count and cost; writes nothing
     #[command(after_help = "Example:\n  spikesweep plan experiments/seed_pair.toml")]
@@ -183,12 +186,14 @@ fn main() -> ExitCode {
                 Err(e) => Err(e),
             }
         }
-        Command::Merge { out } => store::merge_shards(&out).map(|(written, trials)| {
-            println!("merged {trials} trials into {}/", out.display());
-            for p in written {
-                println!("  {}", p.display());
-            }
-        }),
+        Command::Merge { out, force } => store::merge_shards(&out, force)
+            .map(|(written, trials)| {
+                println!("merged {trials} trials into {}/", out.display());
+                for p in written {
+                    println!("  {}", p.display());
+                }
+            })
+            .map_err(|e| e.to_string()),
         Command::Plan { spec } => cmd_plan(&spec),
         Command::Schema => print(&spikesweep::spec::spec_schema()),
         Command::Completions { shell } => {
@@ -196,7 +201,9 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "spikesweep", &mut script);
             print(&String::from_utf8_lossy(&script))
         }
-        Command::Summarize { dir } => store::summarize_dir(&dir).map(|p| println!("wrote {}", p.display())),
+        Command::Summarize { dir } => store::summarize_dir(&dir)
+            .map(|p| println!("wrote {}", p.display()))
+            .map_err(|e| e.to_string()),
         Command::Trace {
             spec,
             trial,
@@ -361,23 +368,9 @@ fn cmd_trace(path: &Path, id: u32, every: u64, out: Option<PathBuf>) -> Result<(
     Ok(())
 }
 
-/// Trials per committed part are chosen so that a part takes about this
-/// long: a kill loses at most this much work, and parts stay few.
-const PART_SECONDS: f64 = 2.0;
-
-/// At most this many trials per part, so that the memory a part's results
-/// take does not grow with cheap trials.
-const MAX_PART_TRIALS: f64 = 4096.0;
-
 /// Exit code after Ctrl-C (SIGINT) or SIGTERM, as shells report them.
 const EXIT_SIGINT: usize = 130;
 const EXIT_SIGTERM: usize = 143;
-
-/// Trials in a part of about `trials`: whole rounds of batches, at most
-/// MAX_PART_TRIALS, but at least one round where a round is more.
-fn part_size(trials: f64, round: usize) -> usize {
-    (trials.min(MAX_PART_TRIALS) as usize / round).max(1) * round
-}
 
 /// "1 trial", "2 trials".
 fn count(n: usize, noun: &str) -> String {
@@ -400,28 +393,18 @@ fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
         .out
         .clone()
         .unwrap_or_else(|| Path::new("results").join(&plan.spec.name));
-    let dir = match shard {
-        Some(s) => base.join(store::SHARDS_DIR).join(s.dir_name()),
-        None => base.clone(),
-    };
     let existing = match (args.force, args.resume) {
         (true, _) => Existing::Overwrite,
         (false, true) => Existing::Resume,
         (false, false) => Existing::Refuse,
     };
-    let opened = store::open_run(&dir, &plan, existing)?;
-    if opened.complete {
+    let mut campaign = Campaign::open(&plan, &base, shard, existing).map_err(|e| e.to_string())?;
+    let dir = campaign.dir().to_path_buf();
+    report_open(&campaign);
+    if campaign.opened.complete {
         println!("{}: already complete, nothing to resume", dir.display());
         return Ok(0);
     }
-    let mine: Vec<u32> = (0..plan.n_trials())
-        .filter(|&id| shard.is_none_or(|s| s.owns(id)))
-        .collect();
-    let todo: Vec<u32> = mine
-        .iter()
-        .copied()
-        .filter(|id| opened.done.binary_search(id).is_err())
-        .collect();
 
     // First Ctrl-C: the running trials give up within a few milliseconds
     // (they are computed again on --resume), the finished ones are
@@ -446,76 +429,27 @@ fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
         .num_threads(threads)
         .build()
         .map_err(|e| format!("cannot start worker threads: {e}"))?;
-    // The bar counts neuron-steps, which trials report as they go (every
-    // run::CHECK_STEPS steps): it moves during one long trial, and its ETA
-    // holds when trials differ in cost (a sweep over n or duration).
-    let work = |ids: &[u32]| -> u64 {
-        ids.iter()
-            .map(|&id| {
-                let cfg = &plan.points[plan.trial(id).point as usize].config;
-                cfg.n_steps * cfg.network.n() as u64
-            })
-            .sum()
-    };
-    let (total_work, trials_done) = (work(&mine), AtomicUsize::new(mine.len() - todo.len()));
-    let bar =
-        if args.quiet || !std::io::stderr().is_terminal() {
-            ProgressBar::hidden()
-        } else {
-            let bar = ProgressBar::with_draw_target(Some(total_work), ProgressDrawTarget::stderr())
-                .with_message(format!("{}/{}", mine.len() - todo.len(), mine.len()));
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{bar:40.cyan/blue} {percent:>3}%  {msg} trials  elapsed {elapsed}  ETA {eta}",
-                )
-                .expect("valid template"),
-            );
-            bar.set_position(total_work - work(&todo));
-            bar.reset_eta();
-            bar
-        };
+    let (mine, before) = (campaign.mine.len(), campaign.written());
+    let bar = progress_bar(&campaign, args.quiet);
+    let trials_done = AtomicUsize::new(before);
     let on_done = |_: &_| {
         let k = trials_done.fetch_add(1, Ordering::Relaxed) + 1;
         if !bar.is_hidden() {
-            bar.set_message(format!("{k}/{}", mine.len()));
+            bar.set_message(format!("{k}/{mine}"));
         }
     };
-    if !opened.done.is_empty() {
-        println!(
-            "resuming {}: {} of {} trials already written",
-            dir.display(),
-            opened.done.len(),
-            mine.len()
-        );
+    if before > 0 {
+        println!("resuming {}: {before} of {mine} trials already written", dir.display());
     }
 
     let start = Instant::now();
-    // Parts in whole rounds of batches: each thread gets whole batches of
-    // lanes (run::lanes_for), starting with four per thread.
-    let round = threads * plan.points.first().map_or(1, |p| lanes_for(&p.config));
-    let (mut next, mut chunk) = (0usize, part_size(round as f64 * 4.0, round));
-    let (mut ran, mut diverged, mut neuron_steps) = (0usize, 0usize, 0f64);
-    while next < todo.len() && !stop() {
-        let ids = &todo[next..(next + chunk).min(todo.len())];
-        let t = Instant::now();
-        let results = run_ensemble(&plan, ids, &pool, &on_done, &|steps| bar.inc(steps), &stop);
-        store::write_part(&dir, &plan, &results)?;
-        for r in &results {
-            let cfg = &plan.points[r.trial.point as usize].config;
-            neuron_steps += cfg.n_steps as f64 * cfg.network.n() as f64;
-            diverged += usize::from(r.outcome.status != Status::Ok);
-        }
-        ran += results.len();
-        next += ids.len();
-        // Size the next part to take about PART_SECONDS.
-        let per_trial_s = t.elapsed().as_secs_f64() / ids.len() as f64;
-        chunk = part_size((PART_SECONDS / per_trial_s.max(1e-6)) * threads as f64, round);
-    }
-    let sim_s = start.elapsed().as_secs_f64();
+    campaign
+        .run(&pool, threads, &on_done, &|steps| bar.inc(steps), &stop)
+        .map_err(|e| e.to_string())?;
+    let stats = campaign.stats.clone();
     if stop() {
         bar.abandon();
         let code = exit_code.load(Ordering::SeqCst);
-        let written = opened.done.len() + ran;
         let mut again = format!("spikesweep run {} --resume", path.display());
         if args.out.is_some() {
             again += &format!(" --out {}", base.display());
@@ -524,30 +458,32 @@ fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
             again += &format!(" --shard {}/{}", s.index, s.count);
         }
         eprintln!(
-            "interrupted ({}): {written} of {} trials are written in {}; continue with:\n  {again}",
+            "interrupted ({}): {} of {mine} trials are written in {}; continue with:\n  {again}",
             if code == EXIT_SIGTERM { "SIGTERM" } else { "SIGINT" },
-            mine.len(),
+            campaign.written(),
             dir.join(store::PARTS_DIR).display()
         );
         return Ok(code as u8);
     }
     bar.finish_and_clear();
-    let written = store::finish_run(&dir, &plan, shard)?;
+    let written = campaign.finish().map_err(|e| e.to_string())?;
     let total_s = start.elapsed().as_secs_f64();
     // After --resume, say that the count is this session's.
-    let ran = match opened.done.len() {
-        0 => count(ran, "trial"),
-        before => format!("{} (of {}; {before} written before)", count(ran, "trial"), mine.len()),
+    let ran = match before {
+        0 => count(stats.ran, "trial"),
+        before => format!("{} (of {mine}; {before} written before)", count(stats.ran, "trial")),
     };
     println!(
-        "{ran}, {diverged} diverged, {total_s:.2} s wall ({sim_s:.2} s simulating on {}: {:.3e} neuron-steps/s)",
+        "{ran}, {} diverged, {total_s:.2} s wall ({:.2} s simulating on {}: {:.3e} neuron-steps/s)",
+        stats.diverged,
+        stats.sim_s,
         count(threads, "thread"),
-        neuron_steps / sim_s
+        stats.neuron_steps / stats.sim_s
     );
-    if diverged > 0 {
+    if stats.diverged > 0 {
         println!(
             "warning: {} diverged (status = \"diverged\", numbers null in trials.parquet); a smaller time.dt_ms or noise.sigma avoids it",
-            count(diverged, "trial")
+            count(stats.diverged, "trial")
         );
     }
     println!("results in {}/", dir.display());
@@ -555,4 +491,47 @@ fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
         println!("  {}", p.display());
     }
     Ok(0)
+}
+
+/// Says on stderr what opening the directory deleted (--force) or set
+/// aside (parts or tables that failed their check).
+fn report_open(campaign: &Campaign) {
+    let opened = &campaign.opened;
+    if opened.removed > 0 {
+        eprintln!(
+            "--force: deleted the earlier run in {} ({}) before starting",
+            campaign.dir().display(),
+            count(opened.removed, "file")
+        );
+    }
+    for bad in &opened.set_aside {
+        eprintln!(
+            "warning: {} fails its check ({}); moved to {}, its trials are computed again",
+            bad.path.display(),
+            bad.check,
+            bad.moved_to.display()
+        );
+    }
+}
+
+/// The bar counts neuron-steps, which trials report as they go (every
+/// run::CHECK_STEPS steps): it moves during one long trial, and its ETA
+/// holds when trials differ in cost (a sweep over n or duration).
+fn progress_bar(campaign: &Campaign, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let total_work = campaign.work(&campaign.mine);
+    let bar = ProgressBar::with_draw_target(Some(total_work), ProgressDrawTarget::stderr()).with_message(format!(
+        "{}/{}",
+        campaign.written(),
+        campaign.mine.len()
+    ));
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40.cyan/blue} {percent:>3}%  {msg} trials  elapsed {elapsed}  ETA {eta}")
+            .expect("valid template"),
+    );
+    bar.set_position(total_work - campaign.work(&campaign.todo));
+    bar.reset_eta();
+    bar
 }
