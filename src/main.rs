@@ -88,7 +88,7 @@ enum Command {
         /// Run only shard K of N (trials with id mod N = K) into OUT/shards/K-of-N/
         #[arg(long, value_name = "K/N")]
         shard: Option<String>,
-        /// Accept more than 1e6 points, 1e8 trials or 1e15 neuron-steps
+        /// Accept more than 1e5 points, 1e8 trials or 1e15 neuron-steps
         #[arg(long)]
         allow_huge: bool,
     },
@@ -105,7 +105,7 @@ enum Command {
     Plan {
         /// Experiment spec (TOML)
         spec: PathBuf,
-        /// Accept more than 1e6 points, 1e8 trials or 1e15 neuron-steps
+        /// Accept more than 1e5 points, 1e8 trials or 1e15 neuron-steps
         #[arg(long)]
         allow_huge: bool,
     },
@@ -131,7 +131,7 @@ enum Command {
         /// Output file [default: results/<name>/trace_<ID>.parquet]
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Accept a spec of more than 1e6 points, 1e8 trials or 1e15 neuron-steps
+        /// Accept a spec of more than 1e5 points, 1e8 trials or 1e15 neuron-steps
         #[arg(long)]
         allow_huge: bool,
     },
