@@ -4,14 +4,15 @@
 use clap::builder::RangedU64ValueParser;
 use clap::{CommandFactory, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use spikesweep::output;
 use spikesweep::plan::Plan;
 use spikesweep::plot::{parse_size, plot_summary, plot_trace};
 use spikesweep::run::trace_trial;
-use spikesweep::spec::ExperimentSpec;
+use spikesweep::spec::limits::{duration, ASSUMED_RATE_PER_CORE};
+use spikesweep::spec::{ExperimentSpec, Limits};
 use spikesweep::store::{self, Campaign, Existing, Shard};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -21,12 +22,39 @@ use std::time::Instant;
 /// Exit code for usage, spec and I/O errors (clap uses it too).
 const EXIT_USAGE: u8 = 2;
 
+/// Exit code when stdout is a closed pipe (`spikesweep plan S | head -1`):
+/// quiet, as a program killed by SIGPIPE (128 + 13) reports in shells.
+const EXIT_BROKEN_PIPE: u8 = 141;
+
+/// Set when a write to stdout found the pipe closed.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// `println!` that returns an error instead of panicking when stdout is
+/// full or closed (`plan > /dev/full`, `plan | head -1`).
+macro_rules! say {
+    ($($arg:tt)*) => { emit(format_args!($($arg)*)) };
+}
+
+/// One line to the locked stdout, flushed: its error names stdout.
+fn emit(line: std::fmt::Arguments) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(line)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                STDOUT_CLOSED.store(true, Ordering::SeqCst);
+            }
+            format!("cannot write to stdout: {e}")
+        })
+}
+
 #[derive(Parser)]
 #[command(
     name = "spikesweep",
     version,
     about = "Parallel stochastic Hodgkin-Huxley network ensembles: one TOML spec in, Parquet tables of spikes, rates and synchrony out",
-    after_help = "Examples:\n  spikesweep plan experiments/seed_pair.toml\n  spikesweep run experiments/seed_pair.toml\n  spikesweep run experiments/seed_pair.toml --out /tmp/pair --threads 4\n\nExit codes: 0 run completed (diverged trials are data, counted in the output), 2 usage, spec or I/O error, 130 / 143 interrupted by Ctrl-C (SIGINT) / SIGTERM: what finished is kept, --resume continues."
+    after_help = "Examples:\n  spikesweep plan experiments/seed_pair.toml\n  spikesweep run experiments/seed_pair.toml\n  spikesweep run experiments/seed_pair.toml --out /tmp/pair --threads 4\n\nExit codes: 0 run completed (diverged trials are data, counted in the output), 2 usage, spec or I/O error (a full stdout included), 129 / 130 / 143 interrupted by SIGHUP / Ctrl-C (SIGINT) / SIGTERM: what finished is kept, --resume continues; 141 stdout was a closed pipe (nothing printed to say so)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -60,6 +88,9 @@ enum Command {
         /// Run only shard K of N (trials with id mod N = K) into OUT/shards/K-of-N/
         #[arg(long, value_name = "K/N")]
         shard: Option<String>,
+        /// Accept more than 1e5 points, 1e8 trials or 1e15 neuron-steps
+        #[arg(long)]
+        allow_huge: bool,
     },
     /// Merge the shards in OUT/shards/ into the tables of the whole run in OUT
     #[command(
@@ -77,6 +108,9 @@ enum Command {
     Plan {
         /// Experiment spec (TOML)
         spec: PathBuf,
+        /// Accept more than 1e5 points, 1e8 trials or 1e15 neuron-steps
+        #[arg(long)]
+        allow_huge: bool,
     },
     /// Rebuild summary.parquet of a run directory from its trials.parquet
     #[command(after_help = "Example:\n  spikesweep summarize results/seed_pair")]
@@ -100,6 +134,9 @@ enum Command {
         /// Output file [default: results/<name>/trace_<ID>.parquet]
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Accept a spec of more than 1e5 points, 1e8 trials or 1e15 neuron-steps
+        #[arg(long)]
+        allow_huge: bool,
     },
     /// Plot a measure's replicate mean (with sem error bars) against a swept key
     #[command(
@@ -171,6 +208,7 @@ fn main() -> ExitCode {
             force,
             resume,
             shard,
+            allow_huge,
         } => {
             let args = RunArgs {
                 out,
@@ -179,6 +217,7 @@ fn main() -> ExitCode {
                 force,
                 resume,
                 shard,
+                limits: Limits::new(allow_huge),
             };
             match cmd_run(&spec, args) {
                 Ok(0) => Ok(()),
@@ -186,15 +225,15 @@ fn main() -> ExitCode {
                 Err(e) => Err(e),
             }
         }
-        Command::Merge { out, force } => store::merge_shards(&out, force)
-            .map(|(written, trials)| {
-                println!("merged {trials} trials into {}/", out.display());
-                for p in written {
-                    println!("  {}", p.display());
-                }
-            })
-            .map_err(|e| e.to_string()),
-        Command::Plan { spec } => cmd_plan(&spec),
+        Command::Merge { out, force } => {
+            store::merge_shards(&out, force)
+                .map_err(|e| e.to_string())
+                .and_then(|(written, trials)| {
+                    say!("merged {trials} trials into {}/", out.display())?;
+                    written.iter().try_for_each(|p| say!("  {}", p.display()))
+                })
+        }
+        Command::Plan { spec, allow_huge } => cmd_plan(&spec, &Limits::new(allow_huge)),
         Command::Schema => print(&spikesweep::spec::spec_schema()),
         Command::Completions { shell } => {
             let mut script = Vec::new();
@@ -202,14 +241,15 @@ fn main() -> ExitCode {
             print(&String::from_utf8_lossy(&script))
         }
         Command::Summarize { dir } => store::summarize_dir(&dir)
-            .map(|p| println!("wrote {}", p.display()))
-            .map_err(|e| e.to_string()),
+            .map_err(|e| e.to_string())
+            .and_then(|p| say!("wrote {}", p.display())),
         Command::Trace {
             spec,
             trial,
             every,
             out,
-        } => cmd_trace(&spec, trial, every, out),
+            allow_huge,
+        } => cmd_trace(&spec, trial, every, out, &Limits::new(allow_huge)),
         Command::Plot {
             dir,
             x,
@@ -221,7 +261,7 @@ fn main() -> ExitCode {
             let out = out.unwrap_or_else(|| dir.join(format!("{y}_vs_{}.png", x.replace('.', "_"))));
             parse_size(&size)
                 .and_then(|size| plot_summary(&dir, &x, &y, by.as_deref(), &out, size))
-                .map(|()| println!("wrote {}", out.display()))
+                .and_then(|()| say!("wrote {}", out.display()))
         }
         Command::PlotTrace {
             file,
@@ -233,89 +273,98 @@ fn main() -> ExitCode {
             let out = out.unwrap_or_else(|| file.with_extension("png"));
             parse_size(&size)
                 .and_then(|size| plot_trace(&file, &out, size, (from_ms, to_ms)))
-                .map(|()| println!("wrote {}", out.display()))
+                .and_then(|()| say!("wrote {}", out.display()))
         }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(_) if STDOUT_CLOSED.load(Ordering::SeqCst) => ExitCode::from(EXIT_BROKEN_PIPE),
         Err(message) => {
-            eprintln!("error: {message}");
+            // Not eprintln!: a closed stderr must not turn an error into a panic.
+            let _ = writeln!(std::io::stderr(), "error: {message}");
             ExitCode::from(EXIT_USAGE)
         }
     }
 }
 
-/// Writes text to stdout; a full or closed stdout is an error, not a panic.
+/// Writes text to stdout, as `say!` does for a line.
 fn print(text: &str) -> Result<(), String> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(format!("cannot write to stdout: {e}")),
-    }
+    say!("{}", text.trim_end_matches('\n'))
 }
 
-fn load_plan(path: &Path) -> Result<Plan, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read spec {}: {e}", path.display()))?;
+/// The spec at `path` (a regular file of at most 64 MiB), parsed, sized
+/// against `limits` before its sweep is expanded, and expanded.
+fn load_plan(path: &Path, limits: &Limits) -> Result<Plan, String> {
+    let text =
+        spikesweep::spec::limits::read_text(path).map_err(|e| format!("cannot read spec {}: {e}", path.display()))?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    let spec = ExperimentSpec::parse_in(&text, dir).map_err(|e| format!("{}: {e}", path.display()))?;
-    Plan::new(spec).map_err(|e| format!("{}: {e}", path.display()))
+    let spec = ExperimentSpec::parse_file_text(&text, dir, limits).map_err(|e| format!("{}: {e}", path.display()))?;
+    Plan::new_limited(spec, limits).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn cmd_plan(path: &Path) -> Result<(), String> {
-    let plan = load_plan(path)?;
+/// Time of `neuron_steps` on `cores` at the assumed (conservative) rate.
+fn estimate(neuron_steps: f64, cores: usize) -> f64 {
+    neuron_steps / (ASSUMED_RATE_PER_CORE * cores as f64)
+}
+
+fn cmd_plan(path: &Path, limits: &Limits) -> Result<(), String> {
+    let plan = load_plan(path, limits)?;
     let spec = &plan.spec;
-    println!("spec        {} ({})", spec.name, path.display());
+    say!("spec        {} ({})", spec.name, path.display())?;
     if spec.axes.is_empty() {
-        println!("sweep       none (one parameter point)");
+        say!("sweep       none (one parameter point)")?;
     }
     for axis in &spec.axes {
         let shown: Vec<String> = axis.values.iter().take(8).map(|x| format!("{x}")).collect();
         let more = if axis.values.len() > 8 { ", ..." } else { "" };
-        println!(
-            "sweep       {} = [{}{}] ({})",
+        say!(
+            "sweep       {} = [{}{}] ({}), column {}, unit {}",
             axis.key,
             shown.join(", "),
             more,
-            count(axis.values.len(), "value")
-        );
+            count(axis.values.len(), "value"),
+            axis.column(),
+            spec.units(&axis.key).unwrap_or_else(|| output::NO_UNIT.into())
+        )?;
     }
-    print_model(&plan);
-    println!("points      {}", plan.points.len());
-    println!(
+    print_model(&plan)?;
+    say!("points      {}", plan.points.len())?;
+    say!(
         "replicates  {} (seed {}, seed_mode = \"{}\")",
         spec.replicates,
         spec.seed,
         spec.seed_mode.name()
-    );
-    println!("trials      {}", plan.n_trials());
-    println!("work        {:.3e} neuron-steps", plan.neuron_steps() as f64);
-    println!("output      results/{}/ (default of `spikesweep run`)", spec.name);
-    Ok(())
+    )?;
+    say!("trials      {}", plan.n_trials())?;
+    let work = plan.neuron_steps() as f64;
+    say!(
+        "work        {work:.3e} neuron-steps: about {} on one core at {ASSUMED_RATE_PER_CORE:.0e} neuron-steps/s (a rate below every one measured, README Speed)",
+        duration(estimate(work, 1))
+    )?;
+    say!("output      results/{}/ (default of `spikesweep run`)", spec.name)
 }
 
 /// The model of `plan`: its name and source, rates mode, gates and the
 /// parameter values of the first point (swept ones marked).
-fn print_model(plan: &Plan) {
+fn print_model(plan: &Plan) -> Result<(), String> {
     let spec = &plan.spec;
     let model = &spec.model;
     let config = &plan.points[0].config;
-    println!("model       {} ({}): {}", model.name, model.source, model.title);
+    say!("model       {} ({}): {}", model.name, model.source, model.title)?;
     if !model.citation.is_empty() {
-        println!("            {}", model.citation);
+        say!("            {}", model.citation)?;
     }
-    println!(
+    say!(
         "integrator  {}, rates {}, dt {} ms",
         config.method.name(),
         config.rates.mode().name(),
         config.dt_ms
-    );
+    )?;
     for gate in &model.gates {
         let [a, b] = &gate.written;
         let [(ka, _), (kb, _)] = gate.kinetics.exprs();
         let kind = if gate.instantaneous { " (instantaneous)" } else { "" };
-        println!("gate        {}{kind}: {ka} = {a}; {kb} = {b}", gate.name);
+        say!("gate        {}{kind}: {ka} = {a}; {kb} = {b}", gate.name)?;
     }
     for (p, value) in model.params.iter().zip(&config.network.cell.values) {
         let swept = if spec.axes.iter().any(|a| a.key == format!("neuron.{}", p.name)) {
@@ -323,12 +372,13 @@ fn print_model(plan: &Plan) {
         } else {
             ""
         };
-        println!("parameter   neuron.{} = {value} {}{swept}  {}", p.name, p.units, p.doc);
+        say!("parameter   neuron.{} = {value} {}{swept}  {}", p.name, p.units, p.doc)?;
     }
+    Ok(())
 }
 
-fn cmd_trace(path: &Path, id: u32, every: u64, out: Option<PathBuf>) -> Result<(), String> {
-    let plan = load_plan(path)?;
+fn cmd_trace(path: &Path, id: u32, every: u64, out: Option<PathBuf>, limits: &Limits) -> Result<(), String> {
+    let plan = load_plan(path, limits)?;
     if id >= plan.n_trials() {
         return Err(format!(
             "--trial {id}: this spec has trials 0 to {}",
@@ -354,23 +404,25 @@ fn cmd_trace(path: &Path, id: u32, every: u64, out: Option<PathBuf>) -> Result<(
     }
     let (outcome, trace) = trace_trial(cfg, trial.seed, every);
     let paths = output::write_trace(&out, &plan.spec, id, &outcome, trace).map_err(|e| e.to_string())?;
-    println!(
+    say!(
         "trial {id} (point {}, replicate {}, seed {}): {}, {} spikes",
         trial.point,
         trial.replicate,
         trial.seed,
         outcome.status.name(),
         outcome.spikes_ms.iter().map(Vec::len).sum::<usize>()
-    );
-    for p in paths {
-        println!("wrote {}", p.display());
-    }
-    Ok(())
+    )?;
+    paths.iter().try_for_each(|p| say!("wrote {}", p.display()))
 }
 
-/// Exit code after Ctrl-C (SIGINT) or SIGTERM, as shells report them.
+/// Exit code after SIGHUP, Ctrl-C (SIGINT) or SIGTERM, as shells report them.
+const EXIT_SIGHUP: usize = 129;
 const EXIT_SIGINT: usize = 130;
 const EXIT_SIGTERM: usize = 143;
+
+/// `run` states the plan's cost when it is more than this (seconds at
+/// ASSUMED_RATE_PER_CORE on the threads it has).
+const SAY_COST_ABOVE_S: f64 = 3600.0;
 
 /// "1 trial", "2 trials".
 fn count(n: usize, noun: &str) -> String {
@@ -384,10 +436,11 @@ struct RunArgs {
     force: bool,
     resume: bool,
     shard: Option<String>,
+    limits: Limits,
 }
 
 fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
-    let plan = load_plan(path)?;
+    let plan = load_plan(path, &args.limits)?;
     let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
     let base = args
         .out
@@ -402,17 +455,18 @@ fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
     let dir = campaign.dir().to_path_buf();
     report_open(&campaign);
     if campaign.opened.complete {
-        println!("{}: already complete, nothing to resume", dir.display());
+        say!("{}: already complete, nothing to resume", dir.display())?;
         return Ok(0);
     }
 
-    // First Ctrl-C: the running trials give up within a few milliseconds
+    // First Ctrl-C (or SIGTERM, or SIGHUP: a closed terminal or ssh
+    // session): the running trials give up within a few milliseconds
     // (they are computed again on --resume), the finished ones are
-    // committed, exit 130.
+    // committed, exit 130 (143, 129).
     // A second one exits at once (what is committed stays committed).
     let exit_code = Arc::new(AtomicUsize::new(0));
     let interrupted = Arc::new(AtomicBool::new(false));
-    for (signal, code) in [(SIGINT, EXIT_SIGINT), (SIGTERM, EXIT_SIGTERM)] {
+    for (signal, code) in [(SIGINT, EXIT_SIGINT), (SIGTERM, EXIT_SIGTERM), (SIGHUP, EXIT_SIGHUP)] {
         signal_hook::flag::register_conditional_shutdown(signal, code as i32, Arc::clone(&interrupted))
             .and_then(|_| signal_hook::flag::register_usize(signal, Arc::clone(&exit_code), code))
             .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&interrupted)))
@@ -439,7 +493,15 @@ fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
         }
     };
     if before > 0 {
-        println!("resuming {}: {before} of {mine} trials already written", dir.display());
+        say!("resuming {}: {before} of {mine} trials already written", dir.display())?;
+    }
+    let todo_work = campaign.work(&campaign.todo) as f64;
+    if estimate(todo_work, threads) > SAY_COST_ABOVE_S {
+        say!(
+            "cost: {todo_work:.3e} neuron-steps, about {} on {} at {ASSUMED_RATE_PER_CORE:.0e} neuron-steps/s per thread (a rate below every one measured; the progress bar's ETA is measured); Ctrl-C keeps the finished trials, --resume continues",
+            duration(estimate(todo_work, threads)),
+            count(threads, "thread")
+        )?;
     }
 
     let start = Instant::now();
@@ -457,9 +519,14 @@ fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
         if let Some(s) = shard {
             again += &format!(" --shard {}/{}", s.index, s.count);
         }
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "interrupted ({}): {} of {mine} trials are written in {}; continue with:\n  {again}",
-            if code == EXIT_SIGTERM { "SIGTERM" } else { "SIGINT" },
+            match code {
+                EXIT_SIGTERM => "SIGTERM",
+                EXIT_SIGHUP => "SIGHUP",
+                _ => "SIGINT",
+            },
             campaign.written(),
             dir.join(store::PARTS_DIR).display()
         );
@@ -473,23 +540,21 @@ fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
         0 => count(stats.ran, "trial"),
         before => format!("{} (of {mine}; {before} written before)", count(stats.ran, "trial")),
     };
-    println!(
+    say!(
         "{ran}, {} diverged, {total_s:.2} s wall ({:.2} s simulating on {}: {:.3e} neuron-steps/s)",
         stats.diverged,
         stats.sim_s,
         count(threads, "thread"),
         stats.neuron_steps / stats.sim_s
-    );
+    )?;
     if stats.diverged > 0 {
-        println!(
+        say!(
             "warning: {} diverged (status = \"diverged\", numbers null in trials.parquet); a smaller time.dt_ms or noise.sigma avoids it",
             count(stats.diverged, "trial")
-        );
+        )?;
     }
-    println!("results in {}/", dir.display());
-    for p in written {
-        println!("  {}", p.display());
-    }
+    say!("results in {}/", dir.display())?;
+    written.iter().try_for_each(|p| say!("  {}", p.display()))?;
     Ok(0)
 }
 
@@ -498,14 +563,16 @@ fn cmd_run(path: &Path, args: RunArgs) -> Result<u8, String> {
 fn report_open(campaign: &Campaign) {
     let opened = &campaign.opened;
     if opened.removed > 0 {
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "--force: deleted the earlier run in {} ({}) before starting",
             campaign.dir().display(),
             count(opened.removed, "file")
         );
     }
     for bad in &opened.set_aside {
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "warning: {} fails its check ({}); moved to {}, its trials are computed again",
             bad.path.display(),
             bad.check,

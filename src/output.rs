@@ -1,4 +1,14 @@
-//! Parquet tables of a run (README "Output schema"). Column names carry units.
+//! Parquet tables of a run (README "Output schema"). Column names carry
+//! units, but for the swept columns (`noise_sigma`, named after their
+//! keys): their units are in the key-value metadata (`spikesweep.units`)
+//! and in the field metadata (`unit`) of the Arrow schema stored beside
+//! the Parquet one.
+//!
+//! That Arrow schema (`ARROW:schema`) is ours, not polars': polars 0.55's
+//! `ParquetWriter` always stores its newest types, Arrow `string_view`
+//! for strings, and writes no field metadata; [`key_value_metadata`]
+//! stores plain `utf8` (the Parquet column is a `BYTE_ARRAY` with the
+//! `String` logical type either way) and the units.
 //!
 //! Every file is written under a temporary name, fsynced, then renamed, so a
 //! table that exists under its final name is complete. Each table's Parquet
@@ -174,8 +184,9 @@ pub fn build_tables(plan: &Plan, results: &[TrialResult]) -> PolarsResult<Tables
 }
 
 /// Key-value metadata stored in every table: which table (`file` without
-/// its extension), program and schema version, the spec text and the
-/// model file's text (a run is reproduced from its tables alone).
+/// its extension), program and schema version, the spec text, the model
+/// file's text (a run is reproduced from its tables alone) and the units
+/// of the swept columns ([`units_json`]).
 pub fn metadata(spec: &ExperimentSpec, file: &str) -> Vec<(String, String)> {
     vec![
         ("spikesweep.table".into(), file.trim_end_matches(".parquet").into()),
@@ -183,15 +194,84 @@ pub fn metadata(spec: &ExperimentSpec, file: &str) -> Vec<(String, String)> {
         ("spikesweep.schema_version".into(), SCHEMA_VERSION.into()),
         ("spikesweep.spec".into(), spec.text.clone()),
         ("spikesweep.model".into(), spec.model.text.clone()),
+        (UNITS_KEY.into(), units_json(spec)),
     ]
 }
 
-/// Writes one table atomically (zstd-compressed) with key-value metadata.
+/// What a swept column without a unit is given in [`units_json`].
+pub const NO_UNIT: &str = "dimensionless";
+
+/// The unit of each swept column as a JSON object in axis order, e.g.
+/// `{"noise_sigma": "uA/cm^2 ms^0.5", "network_strength": "dimensionless"}`
+/// (`{}` without a sweep); [`key_value_metadata`] also puts each in its
+/// column's Arrow field metadata.
+pub fn units_json(spec: &ExperimentSpec) -> String {
+    let pairs: Vec<String> = spec
+        .axes
+        .iter()
+        .map(|a| {
+            let unit = spec.units(&a.key).unwrap_or_else(|| NO_UNIT.to_string());
+            format!("{}: {}", json_string(&a.column()), json_string(&unit))
+        })
+        .collect();
+    format!("{{{}}}", pairs.join(", "))
+}
+
+/// A JSON string literal.
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Key of the swept columns' units in the key-value metadata.
+pub const UNITS_KEY: &str = "spikesweep.units";
+
+/// The key-value metadata of a table of this schema: `meta`, preceded by
+/// an Arrow schema of our own (`ARROW:schema`, which polars then stores
+/// instead of its own) in which strings are plain `utf8` rather than
+/// `string_view`, and each swept column carries its unit as field
+/// metadata (`unit`, from `meta`'s [`UNITS_KEY`]).
+pub fn key_value_metadata(schema: &Schema, meta: Vec<(String, String)>) -> KeyValueMetadata {
+    let units: std::collections::BTreeMap<String, String> = meta
+        .iter()
+        .find(|(k, _)| k == UNITS_KEY)
+        .and_then(|(_, v)| serde_json::from_str(v).ok())
+        .unwrap_or_default();
+    let mut arrow = schema.to_arrow(CompatLevel::newest());
+    for (name, field) in arrow.iter_mut() {
+        if field.dtype == ArrowDataType::Utf8View {
+            field.dtype = ArrowDataType::Utf8;
+        }
+        if let Some(unit) = units.get(name.as_str()) {
+            let mut m = std::collections::BTreeMap::new();
+            m.insert(PlSmallStr::from("unit"), PlSmallStr::from(unit.as_str()));
+            field.metadata = Some(std::sync::Arc::new(m));
+        }
+    }
+    let arrow_schema = polars_parquet::write::schema_to_metadata_key(&arrow);
+    let mut kv = vec![(arrow_schema.key, arrow_schema.value.unwrap_or_default())];
+    kv.extend(meta);
+    KeyValueMetadata::from_static(kv)
+}
+
+/// Writes one table atomically (zstd-compressed) with key-value metadata
+/// ([`key_value_metadata`]).
 pub fn write_parquet(path: &Path, df: &mut DataFrame, meta: Vec<(String, String)>) -> Result<(), OutputError> {
+    let kv = key_value_metadata(df.schema(), meta);
     write_atomic(path, |f| {
         ParquetWriter::new(f)
             .with_compression(ParquetCompression::Zstd(None))
-            .with_key_value_metadata(Some(KeyValueMetadata::from_static(meta)))
+            .with_key_value_metadata(Some(kv))
             .finish(df)
             .map(|_| ())
             .map_err(|e| std::io::Error::other(e.to_string()))

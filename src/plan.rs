@@ -12,7 +12,7 @@
 //! trial's result depends on nothing but the spec and its id (not on thread
 //! count or scheduling; README "Seeds").
 
-use crate::spec::{ExperimentSpec, SeedMode, SpecError, TrialConfig};
+use crate::spec::{ExperimentSpec, Limits, SeedMode, SpecError, TrialConfig};
 
 /// One parameter point: the swept values (aligned with the spec's axes) and
 /// the validated configuration they give.
@@ -50,6 +50,14 @@ impl Plan {
             })
             .collect::<Result<Vec<_>, SpecError>>()?;
         Ok(Plan { spec, points })
+    }
+
+    /// [`Plan::new`], then the total work checked against `limits` (the
+    /// points and trials were checked when the spec was parsed).
+    pub fn new_limited(spec: ExperimentSpec, limits: &Limits) -> Result<Plan, SpecError> {
+        let plan = Plan::new(spec)?;
+        limits.check_work(plan.neuron_steps())?;
+        Ok(plan)
     }
 
     pub fn n_trials(&self) -> u32 {

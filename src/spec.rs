@@ -20,10 +20,14 @@ use std::path::Path;
 use std::sync::Arc;
 use toml::{Table, Value};
 
+pub mod limits;
 mod model;
 mod schema;
+mod sweep;
+pub use limits::Limits;
 pub use model::ModelLoader;
 pub use schema::spec_schema;
+pub use sweep::{linspace, logspace};
 
 /// A spec that cannot be run, and why.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -414,8 +418,23 @@ impl ExperimentSpec {
         })
     }
 
-    /// [`ExperimentSpec::parse`] with model files read by `read`.
+    /// [`ExperimentSpec::parse`] with model files read by `read`, and only
+    /// the limits trial ids impose ([`Limits::HUGE`]).
     pub fn parse_with(text: &str, read: &ModelLoader) -> Result<ExperimentSpec, SpecError> {
+        ExperimentSpec::parse_limited(text, read, &Limits::HUGE)
+    }
+
+    /// [`ExperimentSpec::parse_in`] with the size of the sweep checked
+    /// against `limits` (what `plan` and `run` do).
+    pub fn parse_file_text(text: &str, dir: &Path, limits: &Limits) -> Result<ExperimentSpec, SpecError> {
+        ExperimentSpec::parse_limited(text, &model::read_relative_to(dir), limits)
+    }
+
+    /// [`ExperimentSpec::parse_with`] with the size of the sweep checked
+    /// against `limits` before its values are made. A UTF-8 byte-order
+    /// mark is dropped (and is not part of [`ExperimentSpec::text`]).
+    pub fn parse_limited(text: &str, read: &ModelLoader, limits: &Limits) -> Result<ExperimentSpec, SpecError> {
+        let text = limits::strip_bom(text);
         let parsed: Table = text
             .parse()
             .map_err(|e: toml::de::Error| SpecError::Syntax(e.to_string()))?;
@@ -430,6 +449,16 @@ impl ExperimentSpec {
                 "name",
                 Some(format!("{:?}", raw.name)),
                 "must be a plain directory name: letters, digits, '-', '_' and '.', not starting with '.'",
+            ));
+        }
+        if name.len() > limits::MAX_NAME_BYTES {
+            return Err(SpecError::key(
+                "name",
+                Some(format!("\"{}...\" ({} bytes)", &name[..40], name.len())),
+                format!(
+                    "is longer than {} bytes: it names the output directory; shorten it",
+                    limits::MAX_NAME_BYTES
+                ),
             ));
         }
         let replicates = raw.replicates.unwrap_or(1);
@@ -451,7 +480,7 @@ impl ExperimentSpec {
                 })?,
         };
         let axes = match parsed.get("sweep") {
-            Some(Value::Table(t)) => parse_axes(t)?,
+            Some(Value::Table(t)) => sweep::parse_axes(t, replicates, limits)?,
             Some(_) => {
                 return Err(SpecError::key(
                     "sweep",
@@ -459,7 +488,10 @@ impl ExperimentSpec {
                     "must be a table of `\"section.key\" = values`",
                 ))
             }
-            None => vec![],
+            None => {
+                limits.check_grid(&[], replicates)?;
+                vec![]
+            }
         };
         let spec = ExperimentSpec {
             name,
@@ -561,144 +593,12 @@ fn deserialize<T: for<'de> Deserialize<'de>>(table: &Table) -> Result<T, SpecErr
     })
 }
 
-fn parse_axes(sweep: &Table) -> Result<Vec<Axis>, SpecError> {
-    let mut axes = Vec::new();
-    for (key, spec) in sweep {
-        let path = format!("sweep.{key:?}");
-        let (section, field) = key.split_once('.').unwrap_or(("", ""));
-        // Known keys that are not numbers of the model: say so, rather
-        // than how a swept key is spelled.
-        if section == "integrator"
-            || ["seed", "replicates", "seed_mode", "name", "neuron.model"].contains(&key.as_str())
-        {
-            return Err(SpecError::key(
-                path,
-                None,
-                format!(
-                    "{key} cannot be swept: sweeps vary the model's numbers (sections {}); run one spec per value instead",
-                    SWEEPABLE_SECTIONS.join(", ")
-                ),
-            ));
-        }
-        if !SWEEPABLE_SECTIONS.contains(&section) || field.is_empty() || field.contains('.') {
-            return Err(SpecError::key(
-                path,
-                None,
-                format!(
-                    "a swept key is \"section.key\" with section one of {}, e.g. \"noise.sigma\"",
-                    SWEEPABLE_SECTIONS.join(", ")
-                ),
-            ));
-        }
-        let values = axis_values(&path, spec)?;
-        if let Some(x) = values
-            .iter()
-            .enumerate()
-            .find_map(|(i, x)| values[..i].contains(x).then_some(x))
-        {
-            return Err(SpecError::key(
-                path,
-                Some(spec.to_string()),
-                format!("{x} appears twice: each value is one point (more samples of a point are replicates)"),
-            ));
-        }
-        axes.push(Axis {
-            key: key.clone(),
-            values,
-        });
-    }
-    Ok(axes)
-}
-
-fn axis_values(path: &str, spec: &Value) -> Result<Vec<f64>, SpecError> {
-    let bad = |msg: &str| {
-        SpecError::key(
-            path,
-            Some(spec.to_string()),
-            format!("{msg}; write a list [a, b, ...], {{ linspace = [start, stop, n] }} or {{ logspace = [start, stop, n] }}"),
-        )
-    };
-    let values = match spec {
-        Value::Integer(_) | Value::Float(_) => vec![number(spec).expect("numeric")],
-        Value::Array(items) => items
-            .iter()
-            .map(number)
-            .collect::<Option<Vec<f64>>>()
-            .ok_or_else(|| bad("every value must be a number"))?,
-        Value::Table(t) if t.len() == 1 => {
-            let (kind, args) = t.iter().next().expect("one entry");
-            let args = match args {
-                Value::Array(a) if a.len() == 3 => a,
-                _ => return Err(bad(&format!("{kind} takes three numbers"))),
-            };
-            let (start, stop) = match (number(&args[0]), number(&args[1])) {
-                (Some(a), Some(b)) => (a, b),
-                _ => return Err(bad("start and stop must be numbers")),
-            };
-            let n = match &args[2] {
-                Value::Integer(n) if *n >= 1 => *n as usize,
-                _ => return Err(bad("n must be a whole number >= 1")),
-            };
-            match kind.as_str() {
-                "linspace" => linspace(start, stop, n),
-                "logspace" => {
-                    if !(start > 0.0 && stop > 0.0) {
-                        return Err(bad(
-                            "logspace needs start > 0 and stop > 0 (it takes values, not exponents)",
-                        ));
-                    }
-                    logspace(start, stop, n)
-                }
-                _ => return Err(bad(&format!("unknown generator `{kind}`"))),
-            }
-        }
-        _ => return Err(bad("not a list of values")),
-    };
-    if values.is_empty() {
-        return Err(bad("needs at least one value"));
-    }
-    if let Some(x) = values.iter().find(|x| !x.is_finite()) {
-        return Err(bad(&format!("value {x} is not finite")));
-    }
-    Ok(values)
-}
-
 fn number(v: &Value) -> Option<f64> {
     match v {
         Value::Integer(i) => Some(*i as f64),
         Value::Float(x) => Some(*x),
         _ => None,
     }
-}
-
-/// `n` evenly spaced values from `start` to `stop` inclusive (numpy's linspace).
-pub fn linspace(start: f64, stop: f64, n: usize) -> Vec<f64> {
-    if n == 1 {
-        return vec![start];
-    }
-    let step = (stop - start) / (n - 1) as f64;
-    // The end point is set exactly rather than accumulated.
-    (0..n)
-        .map(|k| if k == n - 1 { stop } else { start + step * k as f64 })
-        .collect()
-}
-
-/// `n` geometrically spaced values from `start` to `stop` inclusive
-/// (numpy's geomspace: values, not exponents).
-pub fn logspace(start: f64, stop: f64, n: usize) -> Vec<f64> {
-    linspace(start.ln(), stop.ln(), n)
-        .into_iter()
-        .enumerate()
-        .map(|(k, x)| {
-            if k == 0 {
-                start
-            } else if k == n - 1 {
-                stop
-            } else {
-                x.exp()
-            }
-        })
-        .collect()
 }
 
 // --------------------------------------------------------------- validation
@@ -888,10 +788,12 @@ fn number_row(row: &Value) -> Option<Vec<f64>> {
 }
 
 /// Reads an adjacency matrix from a CSV file (numbers separated by commas
-/// or whitespace, one row per line; `#` starts a comment). A relative path
-/// is taken from the directory spikesweep runs in.
+/// or whitespace, one row per line; `#` starts a comment; a UTF-8
+/// byte-order mark is skipped). A relative path is taken from the
+/// directory spikesweep runs in. The file is read as
+/// [`limits::read_text`] reads: a regular file of at most 64 MiB.
 fn read_matrix_file(key: &str, path: &str) -> Result<Vec<Option<Vec<f64>>>, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = limits::read_text(Path::new(path)).map_err(|e| {
         SpecError::key(
             key,
             Some(format!("{path:?}")),
@@ -1202,374 +1104,4 @@ fn validate(raw: &RawSpec, def: &Arc<ModelDef>) -> Result<TrialConfig, SpecError
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MINIMAL: &str = "name = \"t\"\n[time]\nduration_ms = 10.0\n";
-
-    fn err(text: &str) -> String {
-        ExperimentSpec::parse(text).unwrap_err().to_string()
-    }
-
-    #[test]
-    fn minimal_spec_gets_the_documented_defaults() {
-        let spec = ExperimentSpec::parse(MINIMAL).unwrap();
-        assert_eq!(
-            (spec.seed, spec.replicates, spec.seed_mode),
-            (1, 1, SeedMode::Independent)
-        );
-        let c = spec.resolve(&[]).unwrap();
-        assert_eq!(c.dt_ms, 0.01);
-        assert_eq!(c.n_steps, 1000);
-        assert_eq!(c.method, Method::ExpMidpoint);
-        assert_eq!(c.network.cell.model.name, "hh");
-        assert_eq!(c.network.cell.value("g_na"), 120.0);
-        assert_eq!(c.rates.mode(), RatesMode::Table);
-        assert_eq!(c.network.i_inj, vec![10.0]);
-        assert_eq!((c.threshold_mv, c.rearm_mv), (0.0, -20.0));
-    }
-
-    #[test]
-    fn errors_name_the_key_the_value_and_the_rule() {
-        assert_eq!(
-            err("name = \"t\"\n[time]\ndt_ms = -0.01\nduration_ms = 10.0\n"),
-            "time.dt_ms = -0.01: must be > 0"
-        );
-        assert_eq!(
-            err("name = \"t\"\nseed_mode = \"commn\"\n[time]\nduration_ms = 10.0\n"),
-            "seed_mode = \"commn\": must be \"independent\" or \"common\""
-        );
-        let c = ExperimentSpec::parse("name = \"t\"\nseed_mode = \"common\"\n[time]\nduration_ms = 10.0\n").unwrap();
-        assert_eq!(c.seed_mode.name(), "common");
-        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\ndt = 0.1\n");
-        assert!(e.starts_with("time.dt: unknown field `dt`"), "{e}");
-        assert!(e.contains("dt_ms"), "should list the allowed keys: {e}");
-        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[noise]\nsigma = \"big\"\n");
-        assert!(e.starts_with("noise.sigma: invalid type"), "{e}");
-        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[noise]\nsigma = [1.0, 2.0]\n");
-        assert!(
-            e.starts_with("noise.sigma: invalid type: sequence")
-                && e.ends_with("to sweep it, list its values under [sweep]: \"noise.sigma\" = [...]"),
-            "{e}"
-        );
-        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[synapse]\nkind = [\"kinetic\"]\n");
-        assert!(
-            e.starts_with("synapse.kind: invalid type: sequence") && !e.contains("[sweep]"),
-            "{e}"
-        );
-        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[noise]\nshared = 1.5\n");
-        assert_eq!(e, "noise.shared = 1.5: must be between 0 and 1");
-        let e = err("name = \"t\"\n[time]\nduration_ms = 10.005\n");
-        assert!(
-            e.starts_with("time.duration_ms = 10.005: must be a whole number of steps"),
-            "{e}"
-        );
-        let e = err("name = \"t\"\n[network]\nn = 3\n[neuron]\ni_inj = [1, 2]\n[time]\nduration_ms = 10.0\n");
-        assert!(
-            e.starts_with("neuron.i_inj = [1, 2]: has 2 values but network.n = 3"),
-            "{e}"
-        );
-        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[integrator]\nmethod = \"rk4\"\n");
-        assert!(
-            e.contains("integrator.method = \"rk4\": must be one of \"exp-midpoint\""),
-            "{e}"
-        );
-        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\nbogus = 1\n");
-        assert!(e.starts_with("time.bogus: unknown field"), "{e}");
-        let e = err("name = \"t\"\nreplicate = 3\n[time]\nduration_ms = 10.0\n");
-        assert!(e.contains("unknown field `replicate`"), "{e}");
-        assert!(err("name = \"t\"\n").starts_with("time.duration_ms: is required"));
-        assert!(err("name = \"a/b\"\n[time]\nduration_ms = 10.0\n")
-            .starts_with("name = \"a/b\": must be a plain directory name"));
-        assert!(err("name = = 3").starts_with("not valid TOML"));
-    }
-
-    #[test]
-    fn sweep_axes_keep_their_written_order_and_expand_generators() {
-        let spec = ExperimentSpec::parse(
-            "name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigma\" = { linspace = [0.0, 4.0, 5] }\n\"network.strength\" = [0.1, 0.0]\n\"neuron.i_inj\" = { logspace = [1.0, 100.0, 3] }\n",
-        )
-        .unwrap();
-        let keys: Vec<&str> = spec.axes.iter().map(|a| a.key.as_str()).collect();
-        assert_eq!(keys, ["noise.sigma", "network.strength", "neuron.i_inj"]);
-        assert_eq!(spec.axes[0].values, vec![0.0, 1.0, 2.0, 3.0, 4.0]);
-        assert_eq!(spec.axes[1].values, vec![0.1, 0.0]);
-        let g = &spec.axes[2].values;
-        assert_eq!(g[0], 1.0);
-        assert!((g[1] - 10.0).abs() < 1e-12, "geometric, not exponents: {g:?}");
-        assert_eq!(g[2], 100.0);
-        assert_eq!(spec.n_points(), 30);
-        assert_eq!(spec.axes[1].column(), "network_strength");
-    }
-
-    #[test]
-    fn swept_values_pass_the_same_validation_as_written_ones() {
-        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigma\" = [-1.0, 1.0]\n");
-        assert_eq!(e, "at sweep point noise.sigma = -1: noise.sigma = -1: must be >= 0");
-        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigm\" = [1.0]\n");
-        assert!(
-            e.starts_with("at sweep point noise.sigm = 1: noise.sigm: unknown field `sigm`"),
-            "{e}"
-        );
-        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\nseed = [1, 2]\n");
-        assert!(
-            e.starts_with("sweep.\"seed\": seed cannot be swept: sweeps vary the model's numbers"),
-            "{e}"
-        );
-        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"integrator.tables\" = [0, 1]\n");
-        assert!(e.contains("integrator.tables cannot be swept"), "{e}");
-        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"nosie.sigma\" = [1.0]\n");
-        assert!(
-            e.starts_with("sweep.\"nosie.sigma\": a swept key is \"section.key\""),
-            "{e}"
-        );
-        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigma\" = [1.0, 2.0, 1.0]\n");
-        assert!(e.contains("1 appears twice"), "{e}");
-        let e =
-            err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigma\" = { logspace = [0.0, 1.0, 3] }\n");
-        assert!(e.contains("logspace needs start > 0"), "{e}");
-        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"noise.sigma\" = []\n");
-        assert!(e.contains("needs at least one value"), "{e}");
-    }
-
-    #[test]
-    fn network_size_can_be_swept_as_a_whole_number() {
-        let spec = ExperimentSpec::parse("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"network.n\" = [2, 4]\n")
-            .unwrap();
-        assert_eq!(spec.resolve(&[4.0]).unwrap().network.n(), 4);
-        let e = spec.resolve(&[2.5]).unwrap_err().to_string();
-        assert!(e.contains("network.n: invalid type: floating point"), "{e}");
-    }
-
-    #[test]
-    fn matrix_topology_must_be_square_of_size_n() {
-        let e = err(
-            "name = \"t\"\n[time]\nduration_ms = 10.0\n[network]\nn = 3\ntopology = { matrix = [[0, 1], [1, 0]] }\n",
-        );
-        assert!(
-            e.starts_with("network.topology.matrix: must be n x n with network.n = 3"),
-            "{e}"
-        );
-        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[network]\ntopology = \"mesh\"\n");
-        assert!(e.starts_with("network.topology = \"mesh\": must be"), "{e}");
-    }
-
-    #[test]
-    fn random_topologies_need_their_parameters() {
-        let base = "name = \"t\"\n[time]\nduration_ms = 10.0\n[network]\nn = 10\n";
-        let e = err(&format!("{base}topology = \"random\"\n"));
-        assert!(e.starts_with("network.p: is required by this topology"), "{e}");
-        let e = err(&format!("{base}topology = \"random\"\np = 1.5\n"));
-        assert_eq!(e, "network.p = 1.5: must be between 0 and 1");
-        let e = err(&format!("{base}topology = \"ring\"\np = 0.5\n"));
-        assert!(
-            e.starts_with("network.p: is not used by network.topology = \"ring\""),
-            "{e}"
-        );
-        let e = err(&format!("{base}topology = \"random\"\np = 0.5\nk = 4\n"));
-        assert!(
-            e.starts_with("network.k: is not used by network.topology = \"random\""),
-            "{e}"
-        );
-        let e = err(&format!("{base}p = 0.5\n"));
-        assert!(
-            e.starts_with("network.p: is not used by network.topology = \"all-to-all\""),
-            "{e}"
-        );
-        let matrix = format!("[{}]", ["[0, 0, 0, 0, 0, 0, 0, 0, 0, 0]"; 10].join(", "));
-        let e = err(&format!("{base}topology = {{ matrix = {matrix} }}\nk = 2\n"));
-        assert!(
-            e.starts_with("network.k: is not used by network.topology = { matrix = ... }"),
-            "{e}"
-        );
-        let e = err(&format!("{base}[gap]\ng = 0.1\np = 0.3\n"));
-        assert!(e.starts_with("gap.p: is used only with gap.topology"), "{e}");
-        let e = err(&format!("{base}topology = \"small-world\"\nk = 3\np = 0.1\n"));
-        assert!(e.starts_with("network.k = 3: must be even"), "{e}");
-        let e = err(&format!("{base}topology = {{ matrix_file = \"/nonexistent.csv\" }}\n"));
-        assert!(
-            e.starts_with("network.topology.matrix_file = \"/nonexistent.csv\": cannot read it"),
-            "{e}"
-        );
-        let e = err(&format!("{base}[neuron]\ni_inj = {{ normal = [10.0, -1.0] }}\n"));
-        assert!(
-            e.starts_with("neuron.i_inj = ") && e.ends_with("normal = [mean, sd] needs sd >= 0"),
-            "{e}"
-        );
-        let e = err(&format!("{base}[neuron]\ni_inj = {{ uniform = [12.0, 8.0] }}\n"));
-        assert!(e.ends_with("uniform = [lo, hi] needs lo <= hi"), "{e}");
-        let spec = ExperimentSpec::parse(&format!(
-            "{base}topology = \"small-world\"\nk = 4\np = 0.2\nstrength = 0.1\n"
-        ))
-        .unwrap();
-        let c = spec.resolve(&[]).unwrap();
-        assert!(matches!(c.graph.topology, TopologySpec::SmallWorld { k: 4, .. }));
-        // The same spec resolves to the same graph (one graph per experiment).
-        assert_eq!(c.network, spec.resolve(&[]).unwrap().network);
-    }
-
-    #[test]
-    fn matrix_file_is_read_as_csv() {
-        let dir = std::env::temp_dir().join(format!("spikesweep-matrix-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("a.csv");
-        std::fs::write(&path, "# inputs of neuron 0, then 1\n0, 1\n0.5 0\n").unwrap();
-        let text = format!(
-            "name = \"t\"\n[time]\nduration_ms = 10.0\n[network]\nn = 2\nstrength = 2.0\ntopology = {{ matrix_file = {:?} }}\n",
-            path.display().to_string()
-        );
-        let c = ExperimentSpec::parse(&text).unwrap().resolve(&[]).unwrap();
-        let mut drive = [0.0; 2];
-        c.network.coupling.drive(&[1.0, 1.0], &mut drive);
-        assert_eq!(drive, [2.0, 1.0]);
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn synapse_keys_belong_to_their_kind() {
-        let base = "name = \"t\"\n[time]\nduration_ms = 10.0\n[synapse]\n";
-        let e = err(&format!("{base}tau_rise_ms = 1.0\n"));
-        assert!(
-            e.starts_with("synapse.tau_rise_ms: does not apply to kind = \"kinetic\""),
-            "{e}"
-        );
-        let e = err(&format!("{base}kind = \"double-exp\"\nv_rev_mv = 0.0\n"));
-        assert!(
-            e.contains("synapse.v_rev_mv: does not apply to kind = \"double-exp\"") && e.contains("e_rev_mv"),
-            "{e}"
-        );
-        let e = err(&format!("{base}kind = \"ampa\"\n"));
-        assert!(e.contains("\"double-exp\""), "{e}");
-        let c = ExperimentSpec::parse(&format!(
-            "{base}kind = \"double-exp\"\ne_rev_mv = -80.0\ntau_decay_ms = 8.0\n"
-        ))
-        .unwrap()
-        .resolve(&[])
-        .unwrap();
-        assert_eq!(
-            c.network.rise_decay,
-            Some(RiseDecay {
-                tau_rise_ms: 0.5,
-                tau_decay_ms: 8.0
-            })
-        );
-        assert_eq!(c.network.synapse.v_rev_mv, -80.0);
-    }
-
-    #[test]
-    fn rates_are_tabulated_by_default_and_the_keys_of_0_2_say_what_replaced_them() {
-        let base = "name = \"t\"\n[time]\nduration_ms = 10.0\n[integrator]\n";
-        let resolve = |text: &str| ExperimentSpec::parse(text).unwrap().resolve(&[]).unwrap();
-        assert_eq!(resolve(base).rates.mode(), RatesMode::Table);
-        assert_eq!(
-            resolve(&format!("{base}rates = \"exact\"\n")).rates.mode(),
-            RatesMode::Exact
-        );
-        // Every method takes tables (euler's hold 1/tau instead of decays).
-        assert_eq!(
-            resolve(&format!("{base}method = \"euler\"\n")).rates.mode(),
-            RatesMode::Table
-        );
-        for old in ["tables = true", "fast = true"] {
-            let e = err(&format!("{base}{old}\n"));
-            assert!(e.contains("was removed in spikesweep 0.3"), "{e}");
-            assert!(
-                e.contains("integrator.rates = \"table\" (the default) or \"exact\""),
-                "{e}"
-            );
-        }
-        let e = err(&format!("{base}rates = \"tabled\"\n"));
-        assert!(e.starts_with("integrator.rates = \"tabled\": must be \"table\""), "{e}");
-        // Points with the same rates share one table (a sweep over g_na).
-        let plan = crate::plan::Plan::new(
-            ExperimentSpec::parse(&format!("{base}[sweep]\n\"neuron.g_na\" = [100, 120]\n")).unwrap(),
-        )
-        .unwrap();
-        assert!(Arc::ptr_eq(&plan.points[0].config.rates, &plan.points[1].config.rates));
-    }
-
-    #[test]
-    fn neuron_keys_are_the_models_parameters() {
-        let base = "name = \"t\"\n[time]\nduration_ms = 10.0\n[neuron]\n";
-        let c = ExperimentSpec::parse(&format!("{base}model = \"wang-buzsaki\"\nphi = 3.0\ng_na = 30\n"))
-            .unwrap()
-            .resolve(&[])
-            .unwrap();
-        assert_eq!((c.network.cell.value("phi"), c.network.cell.value("g_na")), (3.0, 30.0));
-        let e = err(&format!("{base}g_kd = 5.0\n"));
-        assert!(
-            e.starts_with("neuron.g_kd: is not a key of [neuron] nor a parameter of model \"hh\""),
-            "{e}"
-        );
-        assert!(e.contains("c_m, g_na, g_k, g_l, e_na_mv"), "{e}");
-        assert_eq!(
-            err(&format!("{base}g_na = -1.0\n")),
-            "neuron.g_na = -1: is a conductance (the g of a current): must be >= 0"
-        );
-        assert_eq!(
-            err(&format!("{base}c_m = 0\n")),
-            "neuron.c_m = 0: the membrane capacitance must be > 0"
-        );
-        // A value that makes a rate negative is caught at its point.
-        let e = err(&format!(
-            "{base}model = \"wang-buzsaki\"\n[sweep]\n\"neuron.phi\" = [-1.0]\n"
-        ));
-        assert!(e.starts_with("at sweep point neuron.phi = -1: neuron: with these values of its parameters (phi), model \"wang-buzsaki\" breaks a rule at gates.h.alpha"), "{e}");
-        let e = err(&format!("{base}model = \"hhh\"\n"));
-        assert!(e.starts_with("neuron.model = \"hhh\": must be a built-in model (\"hh\", \"wang-buzsaki\", \"traub-miles\", \"pospischil-rs\")"), "{e}");
-        let e = err(&format!("{base}model = \"no/such/file.toml\"\n"));
-        assert!(
-            e.starts_with("neuron.model = \"no/such/file.toml\": cannot read the model file: "),
-            "{e}"
-        );
-        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[sweep]\n\"neuron.model\" = [1, 2]\n");
-        assert!(e.contains("neuron.model cannot be swept"), "{e}");
-        let e = err("name = \"t\"\n[time]\nduration_ms = 10.0\n[noise]\nna_channels_per_um2 = 30\n");
-        assert!(e.contains("write neuron.na_channels_per_um2"), "{e}");
-    }
-
-    #[test]
-    fn a_model_file_is_read_relative_to_the_spec_and_its_errors_name_it() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("cells")).unwrap();
-        let hh = crate::model::neuron::BUILT_IN[0].1;
-        std::fs::write(
-            dir.path().join("cells/mine.toml"),
-            hh.replace("name = \"hh\"", "name = \"mine\""),
-        )
-        .unwrap();
-        let text = "name = \"t\"\n[time]\nduration_ms = 10.0\n[neuron]\nmodel = \"cells/mine.toml\"\n";
-        let spec = ExperimentSpec::parse_in(text, dir.path()).unwrap();
-        assert_eq!(spec.model.name, "mine");
-        assert_eq!(spec.units("neuron.g_na").as_deref(), Some("mS/cm^2"));
-        // The stored text stands in for the file.
-        let stored = ExperimentSpec::parse_stored(text, &spec.model.text).unwrap();
-        assert_eq!(stored.model.text, spec.model.text);
-        std::fs::write(
-            dir.path().join("cells/mine.toml"),
-            hh.replace("gates = { n = 4 }", "gates = { m = 1 }"),
-        )
-        .unwrap();
-        let e = ExperimentSpec::parse_in(text, dir.path()).unwrap_err().to_string();
-        let path = dir.path().join("cells/mine.toml");
-        assert_eq!(
-            e,
-            format!(
-                "model file {}: gates.n: is used by no current: add it to a current's gates, or remove it",
-                path.display()
-            )
-        );
-    }
-
-    #[test]
-    fn a_step_count_beyond_reason_is_an_error_naming_dt() {
-        // 1e-300 ms steps: 1e301 steps, which as u64 saturated to 1.8e19
-        // and ran "forever" (found by trying it).
-        let e = err("name = \"t\"\n[time]\ndt_ms = 1e-300\nduration_ms = 10.0\n");
-        assert!(e.starts_with("time.dt_ms = 1e-300: gives 1.000e301 steps"), "{e}");
-        assert!(e.contains("raise time.dt_ms or shorten time.duration_ms"), "{e}");
-        // 1e12 steps is the most accepted.
-        let ok = ExperimentSpec::parse("name = \"t\"\n[time]\ndt_ms = 0.01\nduration_ms = 1e10\n").unwrap();
-        assert_eq!(ok.resolve(&[]).unwrap().n_steps, 1_000_000_000_000);
-    }
-}
+mod tests;

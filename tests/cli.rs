@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{run_ok, spike_counts, spike_times, spikesweep, table, write_spec};
+use common::{ok, run_ok, spike_counts, spike_times, spikesweep, table, write_spec};
 use polars::prelude::*;
 use spikesweep::output::{read_metadata, read_table};
 use std::path::{Path, PathBuf};

@@ -51,7 +51,7 @@ fn model_hint() -> String {
 pub fn read_relative_to(dir: &Path) -> impl Fn(&str) -> Result<(String, String), String> + '_ {
     move |given: &str| {
         let path = dir.join(given);
-        std::fs::read_to_string(&path)
+        super::limits::read_text(&path)
             .map(|text| (text, path.display().to_string()))
             .map_err(|e| format!("{}: {e}", path.display()))
     }

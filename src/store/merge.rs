@@ -258,7 +258,7 @@ fn merge_sorted(
         let other = |e: PolarsError| std::io::Error::other(e.to_string());
         let mut writer = ParquetWriter::new(file)
             .with_compression(ParquetCompression::Zstd(None))
-            .with_key_value_metadata(Some(KeyValueMetadata::from_static(meta)))
+            .with_key_value_metadata(Some(crate::output::key_value_metadata(schema, meta)))
             .batched(schema)
             .map_err(other)?;
         // Window width in trials, adapted to keep 2^15 to 2^17 rows per batch.

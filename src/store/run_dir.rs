@@ -386,9 +386,10 @@ fn set_aside_files(dir: &Path, what: &Path, files: &[PathBuf], check: String) ->
 /// [`crate::output::write_parquet`] writes it.
 fn parquet_bytes(df: &mut DataFrame, meta: Vec<(String, String)>) -> PolarsResult<Vec<u8>> {
     let mut bytes = Vec::new();
+    let meta = crate::output::key_value_metadata(df.schema(), meta);
     ParquetWriter::new(&mut bytes)
         .with_compression(ParquetCompression::Zstd(None))
-        .with_key_value_metadata(Some(KeyValueMetadata::from_static(meta)))
+        .with_key_value_metadata(Some(meta))
         .finish(df)?;
     Ok(bytes)
 }
