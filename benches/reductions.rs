@@ -1,7 +1,9 @@
-//! Cost of the per-trial reductions (spike statistics, chi, Kuramoto R,
-//! SPIKE-sync) relative to the bare integration loop, on the seed pair
-//! (2 neurons, 1000 ms, dt 0.01, sigma 2, coupled). Both are measured in
-//! the same run, alternating, and the medians compared; prints the ratio.
+//! Cost of the per-trial reductions (spike statistics and every measure of
+//! the registry, `pairs.parquet`'s per-pair values included) relative to
+//! the bare integration loop, on the seed pair (2 neurons, 1000 ms, dt 0.01,
+//! sigma 2, coupled) and on a 100-neuron all-to-all network. Both are
+//! measured in the same run, alternating, and the medians compared; prints
+//! the ratio.
 //!
 //!     cargo bench --bench reductions        (or: make bench)
 
@@ -10,7 +12,7 @@ use spikesweep::spec::ExperimentSpec;
 use std::hint::black_box;
 use std::time::Instant;
 
-const SPEC: &str = r#"
+const PAIR: &str = r#"
 name = "bench"
 [time]
 dt_ms = 0.01
@@ -23,6 +25,25 @@ n = 2
 strength = 0.1
 [noise]
 sigma = 2.0
+[measures]
+pairs = true
+"#;
+
+const NETWORK: &str = r#"
+name = "bench"
+[time]
+dt_ms = 0.01
+duration_ms = 1000.0
+transient_ms = 200.0
+[neuron]
+i_inj = { uniform = [9.0, 11.0] }
+[network]
+n = 100
+strength = 0.002
+[noise]
+sigma = 2.0
+[measures]
+pairs = true
 "#;
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -30,10 +51,9 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-fn main() {
-    let cfg = ExperimentSpec::parse(SPEC).unwrap().resolve(&[]).unwrap();
+fn measure(title: &str, spec: &str, rounds: usize) {
+    let cfg = ExperimentSpec::parse(spec).unwrap().resolve(&[]).unwrap();
     let (mut bare, mut full) = (vec![], vec![]);
-    let rounds = 15;
     for r in 0..rounds {
         let seed = r as u64;
         let t = Instant::now();
@@ -44,8 +64,8 @@ fn main() {
         full.push(t.elapsed().as_secs_f64());
     }
     let (b, f) = (median(bare), median(full));
-    let steps = cfg.n_steps as f64 * 2.0;
-    println!("seed pair, 1000 ms, dt 0.01, sigma 2: median of {rounds} trials");
+    let steps = cfg.n_steps as f64 * cfg.network.n() as f64;
+    println!("{title}: median of {rounds} trials");
     println!(
         "  integration loop alone   {:8.3} ms  ({:.3e} neuron-steps/s)",
         b * 1e3,
@@ -59,5 +79,18 @@ fn main() {
     println!(
         "  reductions overhead      {:+8.1} %  (target <= 15 %)",
         (f / b - 1.0) * 100.0
+    );
+}
+
+fn main() {
+    measure(
+        "seed pair, 1000 ms, dt 0.01, sigma 2, every measure and pairs",
+        PAIR,
+        15,
+    );
+    measure(
+        "100 neurons all-to-all, 1000 ms, dt 0.01, sigma 2, every measure and pairs",
+        NETWORK,
+        5,
     );
 }

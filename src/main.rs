@@ -5,9 +5,10 @@ use clap::builder::RangedU64ValueParser;
 use clap::{CommandFactory, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use spikesweep::observe::measures::MEASURES;
 use spikesweep::output;
 use spikesweep::plan::Plan;
-use spikesweep::plot::{parse_size, plot_summary, plot_trace};
+use spikesweep::plot::{parse_size, plot_psd, plot_raster, plot_summary, plot_trace};
 use spikesweep::run::trace_trial;
 use spikesweep::spec::limits::{duration, ASSUMED_RATE_PER_CORE};
 use spikesweep::spec::{ExperimentSpec, Limits};
@@ -140,7 +141,7 @@ enum Command {
     },
     /// Plot a measure's replicate mean (with sem error bars) against a swept key
     #[command(
-        after_help = "Examples:\n  spikesweep plot results/seed_pair --x noise.sigma --y kuramoto_r --by network.strength\n  spikesweep plot results/seed_pair --x noise.sigma --y rate_hz --by network.strength --out rate.svg\n\nMeasures (--y): rate_hz, cv_isi, chi, kuramoto_r, spike_sync."
+        after_help = plot_help()
     )]
     Plot {
         /// Run directory holding summary.parquet
@@ -182,6 +183,46 @@ enum Command {
         #[arg(long, default_value_t = f64::INFINITY, hide_default_value = true)]
         to_ms: f64,
     },
+    /// Draw a trial's spike raster, with the population rate below it
+    #[command(
+        after_help = "Examples:\n  spikesweep plot-raster results/wang_buzsaki_network --trial 12\n  spikesweep plot-raster results/seed_pair --trial 0 --from-ms 200 --to-ms 400 --out raster.svg"
+    )]
+    PlotRaster {
+        /// Run directory holding spikes.parquet
+        dir: PathBuf,
+        /// Trial id (the `trial` column of trials.parquet)
+        #[arg(long)]
+        trial: u32,
+        /// Output image, .png or .svg [default: DIR/raster_<ID>.png]
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Image size in pixels
+        #[arg(long, default_value = "1200x700")]
+        size: String,
+        /// Show t >= this (ms)
+        #[arg(long, default_value_t = 0.0)]
+        from_ms: f64,
+        /// Show t <= this (ms)
+        #[arg(long, default_value_t = f64::INFINITY, hide_default_value = true)]
+        to_ms: f64,
+    },
+    /// Draw the power spectrum of a trial's population spike count, its peak marked
+    #[command(
+        after_help = "Example:\n  spikesweep plot-psd results/wang_buzsaki_network --trial 12\n\nThe spectrum is the one pop_peak_hz and pop_peak_q are read from (README \"Measures\")."
+    )]
+    PlotPsd {
+        /// Run directory holding spikes.parquet
+        dir: PathBuf,
+        /// Trial id (the `trial` column of trials.parquet)
+        #[arg(long)]
+        trial: u32,
+        /// Output image, .png or .svg [default: DIR/psd_<ID>.png]
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Image size in pixels
+        #[arg(long, default_value = "900x600")]
+        size: String,
+    },
     /// Print the JSON Schema of a spec, for editors that check TOML as it is typed
     #[command(
         after_help = "Example:\n  spikesweep schema > spikesweep.schema.json\n\nThe repo's spikesweep.schema.json is this output. Each spec in experiments/ starts with\n  #:schema ../spikesweep.schema.json\nwhich taplo and VS Code's Even Better TOML read: keys complete and mistakes are flagged as you type."
@@ -195,6 +236,17 @@ enum Command {
         /// Shell to complete in
         shell: clap_complete::Shell,
     },
+}
+
+/// `plot --help`: examples, then the measures `--y` takes, from the registry.
+fn plot_help() -> String {
+    let mut text = String::from(
+        "Examples:\n  spikesweep plot results/seed_pair --x noise.sigma --y kuramoto_r --by network.strength\n  spikesweep plot results/seed_pair --x noise.sigma --y rate_hz --by network.strength --out rate.svg\n\nMeasures (--y):\n",
+    );
+    for m in MEASURES {
+        text += &format!("  {:<12} {}\n", m.column, m.label);
+    }
+    text
 }
 
 fn main() -> ExitCode {
@@ -275,6 +327,25 @@ fn main() -> ExitCode {
                 .and_then(|size| plot_trace(&file, &out, size, (from_ms, to_ms)))
                 .and_then(|()| say!("wrote {}", out.display()))
         }
+        Command::PlotRaster {
+            dir,
+            trial,
+            out,
+            size,
+            from_ms,
+            to_ms,
+        } => {
+            let out = out.unwrap_or_else(|| dir.join(format!("raster_{trial}.png")));
+            parse_size(&size)
+                .and_then(|size| plot_raster(&dir, trial, &out, size, (from_ms, to_ms)))
+                .and_then(|()| say!("wrote {}", out.display()))
+        }
+        Command::PlotPsd { dir, trial, out, size } => {
+            let out = out.unwrap_or_else(|| dir.join(format!("psd_{trial}.png")));
+            parse_size(&size)
+                .and_then(|size| plot_psd(&dir, trial, &out, size))
+                .and_then(|()| say!("wrote {}", out.display()))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -328,6 +399,7 @@ fn cmd_plan(path: &Path, limits: &Limits) -> Result<(), String> {
         )?;
     }
     print_model(&plan)?;
+    print_measures(&plan)?;
     say!("points      {}", plan.points.len())?;
     say!(
         "replicates  {} (seed {}, seed_mode = \"{}\")",
@@ -373,6 +445,25 @@ fn print_model(plan: &Plan) -> Result<(), String> {
             ""
         };
         say!("parameter   neuron.{} = {value} {}{swept}  {}", p.name, p.units, p.doc)?;
+    }
+    Ok(())
+}
+
+/// The measures of every trial, with their parameters at the first point.
+fn print_measures(plan: &Plan) -> Result<(), String> {
+    let params = &plan.points[0].config.measures;
+    for m in MEASURES {
+        let values: Vec<String> = m
+            .params
+            .iter()
+            .map(|k| format!("{k} = {}", params.get(k).unwrap_or(f64::NAN)))
+            .collect();
+        let with = if values.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", values.join(", "))
+        };
+        say!("measure     {}{with}: {}", m.column, m.definition)?;
     }
     Ok(())
 }

@@ -1,6 +1,9 @@
 //! Push-based reducers of a trial: they see each step once and keep
 //! O(neurons + spikes) memory, never the voltage trace.
 
+pub mod measures;
+pub mod pairs;
+pub mod spectrum;
 pub mod sync;
 
 /// Upward threshold crossings with hysteresis (README "Spec reference":
@@ -77,6 +80,18 @@ pub struct TrainStats {
     pub cv_isi: Option<f64>,
     /// Mean interspike interval inside the window (ms); `None` below 2 spikes.
     pub mean_isi_ms: Option<f64>,
+    /// Fano factor of the spike counts in the window's bins of `bin_ms`:
+    /// population variance over mean (as Elephant's `fanofactor`); `None`
+    /// without a spike in a whole bin, or with fewer than 2 bins.
+    pub fano: Option<f64>,
+    /// Local variation of the intervals (Shinomoto et al. 2003, Neural
+    /// Comput. 15:2823): `3/(m-1) sum ((I_k - I_k+1)/(I_k + I_k+1))^2` over
+    /// the m intervals; 1 for a Poisson train, 0 for a periodic one. `None`
+    /// below 3 spikes.
+    pub lv: Option<f64>,
+    /// CV2 (Holt et al. 1996, J. Neurophysiol. 75:1806): the mean of
+    /// `2 |I_k+1 - I_k| / (I_k+1 + I_k)`; `None` below 3 spikes.
+    pub cv2: Option<f64>,
 }
 
 /// The spikes of a sorted train that fall in `[t0_ms, t1_ms)`.
@@ -86,8 +101,9 @@ pub fn in_window(spikes_ms: &[f64], t0_ms: f64, t1_ms: f64) -> &[f64] {
     &spikes_ms[lo..hi]
 }
 
-/// Statistics of the sorted spike times `spikes_ms` over `[t0_ms, t1_ms)`.
-pub fn train_stats(spikes_ms: &[f64], t0_ms: f64, t1_ms: f64) -> TrainStats {
+/// Statistics of the sorted spike times `spikes_ms` over `[t0_ms, t1_ms)`,
+/// the Fano factor over bins of `bin_ms`.
+pub fn train_stats(spikes_ms: &[f64], t0_ms: f64, t1_ms: f64, bin_ms: f64) -> TrainStats {
     let window = in_window(spikes_ms, t0_ms, t1_ms);
     let n_spikes = window.len() as u32;
     let rate_hz = n_spikes as f64 / ((t1_ms - t0_ms) / 1000.0);
@@ -97,12 +113,31 @@ pub fn train_stats(spikes_ms: &[f64], t0_ms: f64, t1_ms: f64) -> TrainStats {
         let var = window.windows(2).map(|w| (w[1] - w[0] - mean).powi(2)).sum::<f64>() / intervals as f64;
         var.sqrt() / mean
     });
+    let ratios: Vec<f64> = window
+        .windows(3)
+        .map(|w| (w[2] - 2.0 * w[1] + w[0]) / (w[2] - w[0]))
+        .collect();
+    let mean_of = |f: fn(f64) -> f64| {
+        (!ratios.is_empty()).then(|| ratios.iter().map(|&r| f(r)).sum::<f64>() / ratios.len() as f64)
+    };
     TrainStats {
         n_spikes,
         rate_hz,
         cv_isi,
         mean_isi_ms,
+        fano: fano(window, t0_ms, t1_ms, bin_ms),
+        lv: mean_of(|r| 3.0 * r * r),
+        cv2: mean_of(|r| 2.0 * r.abs()),
     }
+}
+
+/// Population variance over mean of a windowed train's counts in whole bins.
+fn fano(window: &[f64], t0_ms: f64, t1_ms: f64, bin_ms: f64) -> Option<f64> {
+    let bins = pairs::n_bins(t0_ms, t1_ms, bin_ms);
+    let counts = pairs::bin_counts(window, t0_ms, bin_ms, bins);
+    let mean = counts.iter().map(|&c| c as f64).sum::<f64>() / bins as f64;
+    let var = counts.iter().map(|&c| (c as f64 - mean).powi(2)).sum::<f64>() / bins as f64;
+    (bins >= 2 && mean > 0.0).then(|| var / mean)
 }
 
 #[cfg(test)]
@@ -175,23 +210,41 @@ mod tests {
         // Spikes every 10 ms from 5 ms: in [100, 600) there are 50 of them
         // (105 ... 595), i.e. 100 Hz, and every interval is equal.
         let spikes: Vec<f64> = (0..100).map(|k| 5.0 + 10.0 * k as f64).collect();
-        let s = train_stats(&spikes, 100.0, 600.0);
+        let s = train_stats(&spikes, 100.0, 600.0, 10.0);
         assert_eq!(s.n_spikes, 50);
         assert!((s.rate_hz - 100.0).abs() < 1e-12);
         assert!(s.cv_isi.unwrap().abs() < 1e-12);
         assert!((s.mean_isi_ms.unwrap() - 10.0).abs() < 1e-12);
+        // Regular: LV and CV2 are 0; one spike in every 10 ms bin, Fano 0.
+        assert!(s.lv.unwrap().abs() < 1e-12 && s.cv2.unwrap().abs() < 1e-12);
+        assert_eq!(s.fano, Some(0.0));
+    }
+
+    #[test]
+    fn lv_cv2_and_fano_of_hand_computed_trains() {
+        // Intervals 1 and 3: r = (1 - 3)/(1 + 3) = -1/2, so LV = 3/4 and
+        // CV2 = 1; with 1 ms bins over [0, 5): counts 1 1 0 0 1, mean 3/5,
+        // variance 6/25, Fano 2/5.
+        let s = train_stats(&[0.0, 1.0, 4.0], 0.0, 5.0, 1.0);
+        assert!((s.lv.unwrap() - 0.75).abs() < 1e-15);
+        assert!((s.cv2.unwrap() - 1.0).abs() < 1e-15);
+        assert!((s.fano.unwrap() - 0.4).abs() < 1e-15, "{:?}", s.fano);
+        // Two spikes: one interval, no LV or CV2; no spike: no Fano factor.
+        let s = train_stats(&[0.0, 1.0], 0.0, 5.0, 1.0);
+        assert_eq!((s.lv, s.cv2), (None, None));
+        assert_eq!(train_stats(&[], 0.0, 5.0, 1.0).fano, None);
     }
 
     #[test]
     fn cv_of_a_hand_computed_train() {
         // Intervals 1 and 3: mean 2, population sd 1, CV 0.5.
-        let s = train_stats(&[0.0, 1.0, 4.0], 0.0, 10.0);
+        let s = train_stats(&[0.0, 1.0, 4.0], 0.0, 10.0, 1.0);
         assert!((s.cv_isi.unwrap() - 0.5).abs() < 1e-15);
         // Two spikes give one interval: no CV.
-        assert_eq!(train_stats(&[0.0, 1.0], 0.0, 10.0).cv_isi, None);
-        assert_eq!(train_stats(&[0.0, 1.0], 0.0, 10.0).mean_isi_ms, Some(1.0));
-        assert_eq!(train_stats(&[5.0], 0.0, 10.0).mean_isi_ms, None);
-        assert_eq!(train_stats(&[], 0.0, 10.0).n_spikes, 0);
+        assert_eq!(train_stats(&[0.0, 1.0], 0.0, 10.0, 1.0).cv_isi, None);
+        assert_eq!(train_stats(&[0.0, 1.0], 0.0, 10.0, 1.0).mean_isi_ms, Some(1.0));
+        assert_eq!(train_stats(&[5.0], 0.0, 10.0, 1.0).mean_isi_ms, None);
+        assert_eq!(train_stats(&[], 0.0, 10.0, 1.0).n_spikes, 0);
     }
 
     #[test]
@@ -209,7 +262,14 @@ mod tests {
                 t
             })
             .collect();
-        let s = train_stats(&spikes, 0.0, f64::INFINITY);
+        let s = train_stats(&spikes, 0.0, spikes[20_000] + 1.0, 10.0);
         assert!((s.cv_isi.unwrap() - 1.0).abs() < 0.03, "{:?}", s.cv_isi);
+        // LV and CV2 of a Poisson train are 1 (Shinomoto et al. 2003; Holt et
+        // al. 1996); sd ~ 1/sqrt(20000) x O(1): allow 0.03. Counts of a
+        // Poisson process in bins are Poisson: Fano factor 1, sd about
+        // sqrt(2 / 40000 bins) = 0.007: allow 0.03.
+        assert!((s.lv.unwrap() - 1.0).abs() < 0.03, "{:?}", s.lv);
+        assert!((s.cv2.unwrap() - 1.0).abs() < 0.03, "{:?}", s.cv2);
+        assert!((s.fano.unwrap() - 1.0).abs() < 0.03, "{:?}", s.fano);
     }
 }

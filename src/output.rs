@@ -15,6 +15,7 @@
 //! key-value metadata holds the spec text, the program version and the
 //! schema version.
 
+use crate::observe::measures::{MEASURES, PAIR_COLUMNS};
 use crate::plan::Plan;
 use crate::run::{Status, Trace, TrialOutcome, TrialResult};
 use crate::spec::ExperimentSpec;
@@ -23,13 +24,10 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 /// Version of the table layout below; bump on any incompatible change.
-pub const SCHEMA_VERSION: &str = "1";
+pub const SCHEMA_VERSION: &str = "2";
 
 /// Names of the files a run writes, in the order they are written.
 pub const TABLES: [&str; 4] = ["trials.parquet", "neurons.parquet", "spikes.parquet", "summary.parquet"];
-
-/// Per-trial measures that `summary.parquet` averages over replicates.
-pub const SUMMARISED: [&str; 5] = ["rate_hz", "cv_isi", "chi", "kuramoto_r", "spike_sync"];
 
 /// The copy of the spec written beside the tables.
 pub const SPEC_COPY: &str = "spec.toml";
@@ -50,11 +48,26 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
     }
 }
 
-/// The three tables of a run, built from results in trial order.
+/// The data tables of a run, built from results in trial order.
 pub struct Tables {
     pub trials: DataFrame,
     pub neurons: DataFrame,
     pub spikes: DataFrame,
+    /// With `measures.pairs`: one row per (trial, i, j), i < j.
+    pub pairs: Option<DataFrame>,
+}
+
+impl Tables {
+    /// The tables by name (`trials`, `neurons`, `spikes`, `pairs` if any).
+    pub fn into_named(self) -> Vec<(&'static str, DataFrame)> {
+        let mut named = vec![
+            ("trials", self.trials),
+            ("neurons", self.neurons),
+            ("spikes", self.spikes),
+        ];
+        named.extend(self.pairs.map(|p| ("pairs", p)));
+        named
+    }
 }
 
 /// Builds the tables. `results` must be sorted by trial id (as
@@ -68,16 +81,13 @@ pub fn build_tables(plan: &Plan, results: &[TrialResult]) -> PolarsResult<Tables
     let mut swept: Vec<Vec<f64>> = vec![Vec::with_capacity(n_rows); plan.spec.axes.len()];
     let mut status = Vec::with_capacity(n_rows);
     let mut n_spikes = Vec::with_capacity(n_rows);
-    let mut rate_hz = Vec::with_capacity(n_rows);
-    let mut cv_isi = Vec::with_capacity(n_rows);
-    let mut chi = Vec::with_capacity(n_rows);
-    let mut kuramoto_r = Vec::with_capacity(n_rows);
-    let mut spike_sync = Vec::with_capacity(n_rows);
+    let mut measures: Vec<Vec<Option<f64>>> = vec![Vec::with_capacity(n_rows); MEASURES.len()];
     let mut diverged_at_ms = Vec::with_capacity(n_rows);
     let mut n_clamped = Vec::with_capacity(n_rows);
     let mut wall_ms = Vec::with_capacity(n_rows);
 
     let (mut nt, mut nn, mut nspk, mut nrate, mut ncv, mut nisi) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut nfano, mut nlv, mut ncv2) = (vec![], vec![], vec![]);
     let (mut st, mut sn, mut stime) = (vec![], vec![], vec![]);
 
     for r in results {
@@ -93,15 +103,12 @@ pub fn build_tables(plan: &Plan, results: &[TrialResult]) -> PolarsResult<Tables
         n_clamped.push(r.outcome.n_clamped);
         wall_ms.push(r.wall_ms);
         let n = plan.points[t.point as usize].config.network.n();
-        let sync = &r.outcome.sync;
-        chi.push(sync.chi);
-        kuramoto_r.push(sync.kuramoto_r);
-        spike_sync.push(sync.spike_sync);
+        for (column, &value) in measures.iter_mut().zip(&r.outcome.measures) {
+            column.push(value);
+        }
         match r.outcome.status {
             Status::Diverged { at_ms } => {
                 n_spikes.push(None);
-                rate_hz.push(None);
-                cv_isi.push(None);
                 diverged_at_ms.push(Some(at_ms));
                 for i in 0..n {
                     nt.push(t.id);
@@ -110,14 +117,14 @@ pub fn build_tables(plan: &Plan, results: &[TrialResult]) -> PolarsResult<Tables
                     nrate.push(None);
                     ncv.push(None);
                     nisi.push(None);
+                    nfano.push(None);
+                    nlv.push(None);
+                    ncv2.push(None);
                 }
             }
             Status::Ok => {
                 let neurons = &r.outcome.neurons;
                 n_spikes.push(Some(neurons.iter().map(|s| s.n_spikes).sum::<u32>()));
-                rate_hz.push(Some(neurons.iter().map(|s| s.rate_hz).sum::<f64>() / n as f64));
-                let cvs: Vec<f64> = neurons.iter().filter_map(|s| s.cv_isi).collect();
-                cv_isi.push((!cvs.is_empty()).then(|| cvs.iter().sum::<f64>() / cvs.len() as f64));
                 diverged_at_ms.push(None);
                 for (i, s) in neurons.iter().enumerate() {
                     nt.push(t.id);
@@ -126,6 +133,9 @@ pub fn build_tables(plan: &Plan, results: &[TrialResult]) -> PolarsResult<Tables
                     nrate.push(Some(s.rate_hz));
                     ncv.push(s.cv_isi);
                     nisi.push(s.mean_isi_ms);
+                    nfano.push(s.fano);
+                    nlv.push(s.lv);
+                    ncv2.push(s.cv2);
                 }
                 for (i, train) in r.outcome.spikes_ms.iter().enumerate() {
                     for &time in train {
@@ -147,19 +157,18 @@ pub fn build_tables(plan: &Plan, results: &[TrialResult]) -> PolarsResult<Tables
     for (axis, values) in plan.spec.axes.iter().zip(swept) {
         columns.push(Column::new(axis.column().into(), values));
     }
+    columns.push(Column::new("status".into(), status));
+    columns.push(Column::new("n_spikes".into(), n_spikes));
+    for (m, values) in MEASURES.iter().zip(measures) {
+        columns.push(Column::new(m.column.into(), values));
+    }
     columns.extend([
-        Column::new("status".into(), status),
-        Column::new("n_spikes".into(), n_spikes),
-        Column::new("rate_hz".into(), rate_hz),
-        Column::new("cv_isi".into(), cv_isi),
-        Column::new("chi".into(), chi),
-        Column::new("kuramoto_r".into(), kuramoto_r),
-        Column::new("spike_sync".into(), spike_sync),
         Column::new("diverged_at_ms".into(), diverged_at_ms),
         Column::new("n_clamped".into(), n_clamped),
         Column::new("wall_ms".into(), wall_ms),
     ]);
     Ok(Tables {
+        pairs: plan.writes_pairs().then(|| pairs_table(plan, results)).transpose()?,
         trials: DataFrame::new(n_rows, columns)?,
         neurons: DataFrame::new(
             nt.len(),
@@ -170,6 +179,9 @@ pub fn build_tables(plan: &Plan, results: &[TrialResult]) -> PolarsResult<Tables
                 Column::new("rate_hz".into(), nrate),
                 Column::new("cv_isi".into(), ncv),
                 Column::new("mean_isi_ms".into(), nisi),
+                Column::new("fano".into(), nfano),
+                Column::new("lv".into(), nlv),
+                Column::new("cv2".into(), ncv2),
             ],
         )?,
         spikes: DataFrame::new(
@@ -181,6 +193,36 @@ pub fn build_tables(plan: &Plan, results: &[TrialResult]) -> PolarsResult<Tables
             ],
         )?,
     })
+}
+
+/// `pairs.parquet`: a diverged trial's pairs are rows of nulls.
+fn pairs_table(plan: &Plan, results: &[TrialResult]) -> PolarsResult<DataFrame> {
+    let (mut trial, mut first, mut second) = (vec![], vec![], vec![]);
+    let mut values: Vec<Vec<Option<f64>>> = vec![vec![]; PAIR_COLUMNS.len()];
+    for r in results {
+        let n = plan.points[r.trial.point as usize].config.network.n() as u32;
+        let mut computed = r.outcome.pairs.iter();
+        for i in 0..n {
+            for j in i + 1..n {
+                trial.push(r.trial.id);
+                first.push(i);
+                second.push(j);
+                let row = computed.next().copied().unwrap_or_default();
+                for (column, v) in values.iter_mut().zip(row) {
+                    column.push(v);
+                }
+            }
+        }
+    }
+    let mut columns = vec![
+        Column::new("trial".into(), trial),
+        Column::new("i".into(), first),
+        Column::new("j".into(), second),
+    ];
+    for (name, column) in PAIR_COLUMNS.iter().zip(values) {
+        columns.push(Column::new((*name).into(), column));
+    }
+    DataFrame::new(columns[0].len(), columns)
 }
 
 /// Key-value metadata stored in every table: which table (`file` without
@@ -282,7 +324,7 @@ pub fn write_parquet(path: &Path, df: &mut DataFrame, meta: Vec<(String, String)
 /// trials rows so that a summary of any size streams in bounded memory
 /// (O(points)). The table it builds has one row per point, sorted by
 /// `point`: the swept columns, `n_trials`, `n_ok`, and for each measure in
-/// [`SUMMARISED`]: `_mean`, `_std` (sample sd, ddof = 1), `_sem`
+/// [`MEASURES`]: `_mean`, `_std` (sample sd, ddof = 1), `_sem`
 /// (`std / sqrt(n)`) and `_n` (non-null values; nulls, from diverged trials
 /// or undefined measures, are left out). `_std` and `_sem` are null below
 /// two values, `_mean` below one.
@@ -295,7 +337,7 @@ struct PointStats {
     values: Vec<Option<f64>>,
     n_trials: u32,
     n_ok: u32,
-    measures: [Welford; SUMMARISED.len()],
+    measures: Vec<Welford>,
 }
 
 /// Count, mean and sum of squared deviations (Welford 1962).
@@ -345,9 +387,9 @@ impl SummaryBuilder {
             .iter()
             .map(|c| trials.column(c)?.f64().cloned())
             .collect::<PolarsResult<Vec<_>>>()?;
-        let measures = SUMMARISED
+        let measures = MEASURES
             .iter()
-            .map(|c| trials.column(c)?.f64().cloned())
+            .map(|m| trials.column(m.column)?.f64().cloned())
             .collect::<PolarsResult<Vec<_>>>()?;
         for row in 0..trials.height() {
             let p = point
@@ -357,7 +399,7 @@ impl SummaryBuilder {
                 values: axes.iter().map(|a| a.get(row)).collect(),
                 n_trials: 0,
                 n_ok: 0,
-                measures: Default::default(),
+                measures: vec![Welford::default(); MEASURES.len()],
             });
             stats.n_trials += 1;
             stats.n_ok += u32::from(status.get(row) == Some("ok"));
@@ -389,7 +431,7 @@ impl SummaryBuilder {
             "n_ok".into(),
             points.iter().map(|p| p.1.n_ok).collect::<Vec<u32>>(),
         ));
-        for (m, measure) in SUMMARISED.iter().enumerate() {
+        for (m, measure) in MEASURES.iter().map(|m| m.column).enumerate() {
             let col = |suffix: &str, f: fn(&Welford) -> Option<f64>| {
                 let values: Vec<Option<f64>> = points.iter().map(|p| f(&p.1.measures[m])).collect();
                 Column::new(format!("{measure}_{suffix}").into(), values)

@@ -60,6 +60,12 @@ impl Plan {
         Ok(plan)
     }
 
+    /// Whether the run writes `pairs.parquet` (`measures.pairs`, not
+    /// sweepable, so the same at every point).
+    pub fn writes_pairs(&self) -> bool {
+        self.points.first().is_some_and(|p| p.config.measures.pairs)
+    }
+
     pub fn n_trials(&self) -> u32 {
         // Bounded by ExperimentSpec::parse.
         (self.points.len() as u64 * self.spec.replicates as u64) as u32

@@ -1,13 +1,18 @@
 //! Figures from the tables: replicate summaries against a swept parameter,
-//! and single-trial voltage traces. PNG or SVG by the file's extension; the
+//! single-trial voltage traces, and (in [`trial`]) a trial's raster and
+//! population-rate spectrum. PNG or SVG by the file's extension; the
 //! font (DejaVu Sans, assets/fonts) is compiled in, so no system fonts are
 //! needed.
 
-use crate::output::{read_table, stored_spec, trace_spikes_path, SUMMARISED};
+use crate::observe::measures;
+use crate::output::{read_table, stored_spec, trace_spikes_path};
 use crate::plan::Plan;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
+
+mod trial;
+pub use trial::{plot_psd, plot_raster};
 
 const FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 
@@ -52,17 +57,6 @@ fn key_label(key: &str, noise_taus_ms: &[f64], units: impl Fn(&str) -> Option<St
     }
 }
 
-fn measure_label(measure: &str) -> &'static str {
-    match measure {
-        "rate_hz" => "firing rate (Hz)",
-        "cv_isi" => "CV of interspike intervals",
-        "chi" => "chi (Golomb-Rinzel synchrony)",
-        "kuramoto_r" => "Kuramoto order parameter R",
-        "spike_sync" => "SPIKE-synchronization",
-        _ => "value",
-    }
-}
-
 /// Renders `draw` into `out`, PNG or SVG by extension.
 fn render(
     out: &Path,
@@ -104,9 +98,9 @@ pub fn plot_summary(
     out: &Path,
     size: (u32, u32),
 ) -> Result<(), String> {
-    if !SUMMARISED.contains(&measure) {
-        return Err(format!("--y {measure}: must be one of {}", SUMMARISED.join(", ")));
-    }
+    let Some(y_label) = measures::find(measure).map(|m| m.label) else {
+        return Err(format!("--y {measure}: must be one of {}", measures::column_list()));
+    };
     let path = dir.join("summary.parquet");
     let spec = stored_spec(&path)?;
     let axis_keys: Vec<&str> = spec.axes.iter().map(|a| a.key.as_str()).collect();
@@ -196,10 +190,7 @@ pub fn plot_summary(
             vec![config.noise_tau_ms]
         }
     };
-    let labels = (
-        key_label(x, &noise_taus_ms, |k| spec.units(k)),
-        measure_label(measure).to_string(),
-    );
+    let labels = (key_label(x, &noise_taus_ms, |k| spec.units(k)), y_label.to_string());
     render(
         out,
         size,

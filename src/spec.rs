@@ -14,6 +14,7 @@ use crate::graph::{graph_seed, GraphSpec, PerNeuron, TopologySpec};
 use crate::integrate::{ChannelNoise, Method, Rates, RatesMode};
 use crate::model::neuron::ModelError;
 use crate::model::{KineticSynapse, ModelDef, Network, RiseDecay, Topology};
+use crate::observe::measures::MeasureParams;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::path::Path;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use toml::{Table, Value};
 
 pub mod limits;
+mod measures;
 mod model;
 mod schema;
 mod sweep;
@@ -167,6 +169,8 @@ pub struct TrialConfig {
     pub noise_draws_common: bool,
     pub threshold_mv: f64,
     pub rearm_mv: f64,
+    /// Bins and windows of the per-trial measures.
+    pub measures: MeasureParams,
     /// How `network` was drawn; with `graph.resample` each trial draws its
     /// own from its seed (see [`crate::graph`]).
     pub graph: GraphSpec,
@@ -217,6 +221,9 @@ struct RawSpec {
     /// Spike detection.
     #[serde(default)]
     spikes: RawSpikes,
+    /// Parameters of the per-trial measures (bins and windows).
+    #[serde(default)]
+    measures: measures::RawMeasures,
     /// Swept keys ("section.key") and their values; the grid is the product of the axes.
     #[allow(dead_code)] // read from the TOML table directly, kept so it is a known key
     #[schemars(schema_with = "schema::sweep")]
@@ -379,7 +386,9 @@ pub fn units(key: &str) -> Option<&'static str> {
 }
 
 /// Sections whose numeric keys may be swept.
-const SWEEPABLE_SECTIONS: [&str; 7] = ["time", "neuron", "network", "synapse", "noise", "spikes", "gap"];
+const SWEEPABLE_SECTIONS: [&str; 8] = [
+    "time", "neuron", "network", "synapse", "noise", "spikes", "gap", "measures",
+];
 
 /// Experiment seed when the spec gives none.
 const DEFAULT_SEED: u64 = 1;
@@ -1064,6 +1073,7 @@ fn validate(raw: &RawSpec, def: &Arc<ModelDef>) -> Result<TrialConfig, SpecError
         &format!("must be below spikes.threshold_mv = {threshold_mv}"),
     )?;
 
+    let measures = measures::validate(&raw.measures)?;
     let rates = model::rates(&cell, &synapse, rise_decay, method, dt_ms, rates_mode)?;
     let graph = GraphSpec {
         n,
@@ -1100,6 +1110,7 @@ fn validate(raw: &RawSpec, def: &Arc<ModelDef>) -> Result<TrialConfig, SpecError
         rates,
         threshold_mv,
         rearm_mv,
+        measures,
     })
 }
 

@@ -73,6 +73,14 @@ fn run_writes_three_consistent_tables_with_metadata() {
             "chi",
             "kuramoto_r",
             "spike_sync",
+            "count_corr",
+            "sttc",
+            "kappa",
+            "fano",
+            "lv",
+            "cv2",
+            "pop_peak_hz",
+            "pop_peak_q",
             "diverged_at_ms",
             "n_clamped",
             "wall_ms"
@@ -96,7 +104,7 @@ fn run_writes_three_consistent_tables_with_metadata() {
     let meta = read_metadata(&out.join("spikes.parquet")).unwrap();
     let get = |k: &str| meta.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     assert_eq!(get("spikesweep.spec").as_deref(), Some(SMALL));
-    assert_eq!(get("spikesweep.schema_version").as_deref(), Some("1"));
+    assert_eq!(get("spikesweep.schema_version").as_deref(), Some("2"));
     assert_eq!(get("spikesweep.version").as_deref(), Some(env!("CARGO_PKG_VERSION")));
     assert_eq!(std::fs::read_to_string(out.join("spec.toml")).unwrap(), SMALL);
     assert!(!out.join("trials.parquet.tmp").exists());
@@ -305,7 +313,7 @@ fn summary_has_one_row_per_point_with_replicate_statistics() {
     assert_eq!(summary.column("n_ok").unwrap().u32().unwrap().get(4), Some(3));
     assert_eq!(get("noise_sigma"), 3.0);
     assert_eq!(get("network_strength"), 0.1);
-    for m in ["rate_hz", "cv_isi", "chi", "kuramoto_r", "spike_sync"] {
+    for m in spikesweep::observe::measures::MEASURES.iter().map(|m| m.column) {
         for s in ["mean", "std", "sem", "n"] {
             assert!(summary.column(&format!("{m}_{s}")).is_ok(), "{m}_{s}");
         }
@@ -505,6 +513,58 @@ fn plots_are_images_of_the_requested_size() {
         e.contains("d.png: cannot write: Is a directory") && !e.contains("Os {"),
         "{e}"
     );
+}
+
+#[test]
+fn every_measure_plots_and_a_trial_has_a_raster_and_a_spectrum() {
+    let (tmp, _spec, out) = small_run();
+    let o = |args: &[&str]| {
+        let r = spikesweep(args);
+        assert!(r.status.success(), "{args:?}: {}", String::from_utf8_lossy(&r.stderr));
+    };
+    for m in spikesweep::observe::measures::MEASURES {
+        let svg = tmp.path().join(format!("{}.svg", m.column));
+        o(&[
+            "plot",
+            out.to_str().unwrap(),
+            "--x",
+            "noise.sigma",
+            "--y",
+            m.column,
+            "--by",
+            "network.strength",
+            "--out",
+            svg.to_str().unwrap(),
+        ]);
+        let text = std::fs::read_to_string(&svg).unwrap();
+        assert!(text.contains(m.label), "{}: its axis label", m.column);
+    }
+    o(&[
+        "plot-raster",
+        out.to_str().unwrap(),
+        "--trial",
+        "5",
+        "--size",
+        "800x500",
+    ]);
+    assert_eq!(png_size(&out.join("raster_5.png")), (800, 500));
+    let svg = tmp.path().join("psd.svg");
+    o(&[
+        "plot-psd",
+        out.to_str().unwrap(),
+        "--trial",
+        "5",
+        "--out",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(
+        std::fs::read_to_string(&svg).unwrap().contains("peak"),
+        "the title names the peak"
+    );
+    // A trial the run does not have: exit 2 naming the range.
+    let r = spikesweep(&["plot-raster", out.to_str().unwrap(), "--trial", "18"]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("trials 0 to 17"));
 }
 
 #[test]

@@ -259,6 +259,13 @@ pub fn spike_sync(trains: &[&[f64]], t0_ms: f64, t1_ms: f64) -> Option<f64> {
     (spikes > 0.0).then(|| coincidences / spikes)
 }
 
+/// SPIKE-synchronization of one pair of windowed trains: its coincidences
+/// over its spikes; `None` with no spike.
+pub fn spike_sync_pair(a: &[f64], b: &[f64], window_ms: f64) -> Option<f64> {
+    let (c, m) = pair_coincidences(a, b, window_ms);
+    (m > 0.0).then(|| c / m)
+}
+
 /// Coincidence count and spike count of one pair, merging the two sorted
 /// trains (PySpike's `coincidence_value_cython`).
 fn pair_coincidences(s1: &[f64], s2: &[f64], window_ms: f64) -> (f64, f64) {

@@ -12,8 +12,9 @@ pub use ensemble::run_ensemble;
 pub use lanes::{integrate_lanes, lanes_for, Integrated, CHECK_STEPS};
 
 use crate::integrate::State;
-use crate::observe::sync::{kuramoto_r, spike_sync, ChiAccumulator};
-use crate::observe::{train_stats, TrainStats};
+use crate::observe::measures::{compute_all, pair_values, PairValues, TrialView, MEASURES};
+use crate::observe::sync::ChiAccumulator;
+use crate::observe::{in_window, train_stats, TrainStats};
 use crate::plan::Trial;
 use crate::spec::TrialConfig;
 
@@ -51,24 +52,15 @@ pub struct TrialOutcome {
     pub spikes_ms: Vec<Vec<f64>>,
     /// Per-neuron statistics over the analysis window; empty when diverged.
     pub neurons: Vec<TrainStats>,
-    /// Population synchrony over the analysis window (all `None` when
-    /// diverged).
-    pub sync: Synchrony,
+    /// The registry's measures over the analysis window, in
+    /// [`MEASURES`] order (all `None` when diverged).
+    pub measures: Vec<Option<f64>>,
+    /// Per-pair measures, pairs i < j in order, with `measures.pairs`
+    /// (else, and when diverged, empty).
+    pub pairs: Vec<PairValues>,
     /// Gate values clamped back into [0, 1]: by the `euler` method, or
     /// truncations of channel noise.
     pub n_clamped: u64,
-}
-
-/// Synchrony measures of one trial over its analysis window; `None` where a
-/// measure is undefined (see each function's documentation).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Synchrony {
-    /// Golomb-Rinzel chi ([`ChiAccumulator`]).
-    pub chi: Option<f64>,
-    /// Time-averaged Kuramoto order parameter from spike phases ([`kuramoto_r`]).
-    pub kuramoto_r: Option<f64>,
-    /// Multivariate SPIKE-synchronization ([`spike_sync`]).
-    pub spike_sync: Option<f64>,
 }
 
 /// One trial's outcome with its identity and cost.
@@ -151,28 +143,34 @@ fn reduce(cfg: &TrialConfig, lane: Integrated, chi: Option<f64>) -> TrialOutcome
             status,
             spikes_ms: vec![],
             neurons: vec![],
-            sync: Synchrony::default(),
+            measures: vec![None; MEASURES.len()],
+            pairs: vec![],
             n_clamped,
         };
     }
     let (t0, t1) = (cfg.transient_ms, cfg.duration_ms);
-    let neurons = spikes_ms.iter().map(|s| train_stats(s, t0, t1)).collect();
+    let bin_ms = cfg.measures.bin_ms;
+    let neurons: Vec<TrainStats> = spikes_ms.iter().map(|s| train_stats(s, t0, t1, bin_ms)).collect();
     let trains: Vec<&[f64]> = spikes_ms.iter().map(Vec::as_slice).collect();
-    // Synchrony of a single neuron is meaningless: every measure is null.
-    let sync = if cfg.network.n() >= 2 {
-        Synchrony {
-            chi,
-            kuramoto_r: kuramoto_r(&trains, t0, t1, cfg.dt_ms),
-            spike_sync: spike_sync(&trains, t0, t1),
-        }
-    } else {
-        Synchrony::default()
+    let windows: Vec<&[f64]> = trains.iter().map(|s| in_window(s, t0, t1)).collect();
+    let view = TrialView {
+        trains: &trains,
+        windows: &windows,
+        neurons: &neurons,
+        t0_ms: t0,
+        t1_ms: t1,
+        dt_ms: cfg.dt_ms,
+        params: &cfg.measures,
+        chi,
     };
+    let measures = compute_all(&view);
+    let pairs = if cfg.measures.pairs { pair_values(&view) } else { vec![] };
     TrialOutcome {
         status,
         spikes_ms,
         neurons,
-        sync,
+        measures,
+        pairs,
         n_clamped,
     }
 }

@@ -323,6 +323,7 @@ mod tests {
             "noise",
             "gap",
             "spikes",
+            "measures",
             "sweep",
         ];
         expected.sort_unstable();

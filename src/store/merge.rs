@@ -19,12 +19,19 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use xxhash_rust::xxh3::Xxh3;
 
-/// The final tables and the columns they are sorted by.
-pub(crate) const SORTED_TABLES: [(&str, &[&str]); 3] = [
-    ("trials", &["trial"]),
-    ("neurons", &["trial", "neuron"]),
-    ("spikes", &["trial", "neuron", "t_ms"]),
-];
+/// The data tables of a run and the columns they are sorted by, trials
+/// first: `pairs` too where the spec asks for it (`measures.pairs`).
+pub(crate) fn data_tables(plan: &Plan) -> Vec<(&'static str, &'static [&'static str])> {
+    let mut tables: Vec<(&str, &[&str])> = vec![
+        ("trials", &["trial"]),
+        ("neurons", &["trial", "neuron"]),
+        ("spikes", &["trial", "neuron", "t_ms"]),
+    ];
+    if plan.writes_pairs() {
+        tables.push(("pairs", &["trial", "i", "j"]));
+    }
+    tables
+}
 
 /// The final tables of a run, as written into the staging directory.
 pub(crate) struct Staged {
@@ -67,11 +74,12 @@ pub(crate) fn write_final_tables(
         ids_hash: String::new(),
         trials: 0,
     };
-    for ((name, keys), schema) in
-        SORTED_TABLES
-            .iter()
-            .zip([empty.trials.schema(), empty.neurons.schema(), empty.spikes.schema()])
-    {
+    let schemas: Vec<_> = empty
+        .into_named()
+        .into_iter()
+        .map(|(name, df)| (name, df.schema().clone()))
+        .collect();
+    for ((name, keys), (_, schema)) in data_tables(plan).iter().zip(&schemas) {
         let path = staging.join(format!("{name}.parquet"));
         let on_batch = |df: &DataFrame| -> PolarsResult<()> {
             if *name == "trials" {

@@ -2,7 +2,7 @@
 //! parts, checking them on resume, finishing the run. Every function takes
 //! the directory's [`DirLock`]: only its holder writes.
 
-use super::merge::{new_staging, write_final_tables};
+use super::merge::{data_tables, new_staging, write_final_tables};
 use super::verify::{check_file, check_final, checksum_bytes, ids_hash, trial_ids};
 use super::{
     io_at, owned_ids, polars_at, read_manifest, read_record, write_record, DirLock, FileRecord, Manifest, Shard,
@@ -58,7 +58,7 @@ pub struct OpenRun {
 /// The files spikesweep writes into a run directory (not `shards/`, not
 /// the lock file).
 fn our_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = ["trials", "neurons", "spikes", "summary"]
+    let mut files: Vec<PathBuf> = ["trials", "neurons", "spikes", "pairs", "summary"]
         .iter()
         .map(|t| dir.join(format!("{t}.parquet")))
         .chain([dir.join(MANIFEST), dir.join(SPEC_COPY)])
@@ -143,11 +143,11 @@ fn reopen(dir: &Path, plan: &Plan, shard: Option<Shard>, existing: Existing) -> 
                 "was finished with another neuron model (its model file changed since); --force starts over",
             ));
         }
-        let tables: &[&str] = match shard {
-            None => &["trials", "neurons", "spikes", "summary"],
-            Some(_) => &["trials", "neurons", "spikes"],
-        };
-        let Some((table, check)) = check_final(dir, &m, tables) else {
+        let mut tables: Vec<&str> = data_tables(plan).iter().map(|t| t.0).collect();
+        if shard.is_none() {
+            tables.push("summary");
+        }
+        let Some((table, check)) = check_final(dir, &m, &tables) else {
             return Ok(OpenRun {
                 done: vec![],
                 complete: true,
@@ -297,7 +297,7 @@ fn check_part(dir: &Path, part: &Part, plan: &Plan, mine: &[u32]) -> Result<Vec<
             record.part.as_deref().unwrap_or("(none)")
         )));
     }
-    for table in ["neurons", "spikes", "trials"] {
+    for (table, _) in data_tables(plan) {
         check_file(&part.table(table), record.files.get(table)).map_err(PartCheck::Bad)?;
     }
     let ids = trial_ids(&part.table("trials")).map_err(|e| PartCheck::Bad(e.to_string()))?;
@@ -410,11 +410,10 @@ pub fn write_part(lock: &DirLock, plan: &Plan, results: &[TrialResult]) -> Resul
     let tables = build_tables(plan, results).map_err(polars_at(&part.stem))?;
     let mut files = BTreeMap::new();
     let mut trials_bytes = Vec::new();
-    for (name, mut df) in [
-        ("neurons", tables.neurons),
-        ("spikes", tables.spikes),
-        ("trials", tables.trials),
-    ] {
+    // Trials last: their file is written last, after the record.
+    let mut named = tables.into_named();
+    named.rotate_left(1);
+    for (name, mut df) in named {
         let path = part.table(name);
         let bytes = parquet_bytes(&mut df, metadata(&plan.spec, name)).map_err(polars_at(&path))?;
         let record = FileRecord {

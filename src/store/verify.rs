@@ -158,10 +158,11 @@ pub fn check_shard(dir: &Path, shard: Shard, m: &Manifest, plan: &Plan) -> Resul
         )));
     }
     let expected = super::owned_ids(plan.n_trials(), Some(shard));
-    for table in ["trials", "neurons", "spikes"] {
+    let tables = super::merge::data_tables(plan);
+    for (table, _) in &tables {
         let path = dir.join(format!("{table}.parquet"));
         if !m.files.is_empty() {
-            check_file(&path, m.files.get(table)).map_err(bad)?;
+            check_file(&path, m.files.get(*table)).map_err(bad)?;
         } else if !path.exists() {
             return Err(bad(format!("{table}.parquet is missing")));
         }
@@ -172,7 +173,7 @@ pub fn check_shard(dir: &Path, shard: Shard, m: &Manifest, plan: &Plan) -> Resul
     if m.trials != ids.len() as u64 || (!m.ids_hash.is_empty() && m.ids_hash != ids_hash(&ids)) {
         return Err(bad("trials.parquet: its ids differ from the manifest's".into()));
     }
-    for table in ["neurons", "spikes"] {
+    for (table, _) in &tables[1..] {
         let path = dir.join(format!("{table}.parquet"));
         let mut last: Option<u32> = None;
         for_each_trial_chunk(&path, |c| {

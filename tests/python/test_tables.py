@@ -14,7 +14,9 @@ from conftest import DURATION_MS, N_NEURONS, N_TRIALS, REPO, SMALL_SPEC, TRANSIE
 
 TRIAL_COLUMNS = [
     "trial", "point", "replicate", "seed", "noise_sigma", "network_strength",
-    "status", "n_spikes", "rate_hz", "cv_isi", "chi", "kuramoto_r", "spike_sync", "diverged_at_ms", "n_clamped", "wall_ms",
+    "status", "n_spikes", "rate_hz", "cv_isi", "chi", "kuramoto_r", "spike_sync",
+    "count_corr", "sttc", "kappa", "fano", "lv", "cv2", "pop_peak_hz", "pop_peak_q",
+    "diverged_at_ms", "n_clamped", "wall_ms",
 ]
 
 
@@ -26,13 +28,13 @@ def test_pyarrow_reads_schema_rows_and_metadata(out):
     assert str(trials.schema.field("rate_hz").type) == "double"
     assert trials.num_rows == N_TRIALS
     neurons = pq.read_table(out / "neurons.parquet")
-    assert neurons.column_names == ["trial", "neuron", "n_spikes", "rate_hz", "cv_isi", "mean_isi_ms"]
+    assert neurons.column_names == ["trial", "neuron", "n_spikes", "rate_hz", "cv_isi", "mean_isi_ms", "fano", "lv", "cv2"]
     assert neurons.num_rows == N_TRIALS * N_NEURONS
     spikes = pq.read_table(out / "spikes.parquet")
     assert spikes.column_names == ["trial", "neuron", "t_ms"]
     meta = pq.read_metadata(out / "spikes.parquet").metadata  # file key-value metadata
     assert meta[b"spikesweep.spec"].decode() == SMALL_SPEC
-    assert meta[b"spikesweep.schema_version"] == b"1"
+    assert meta[b"spikesweep.schema_version"] == b"2"
     assert meta[b"spikesweep.table"] == b"spikes"
 
 
