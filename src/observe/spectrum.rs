@@ -72,20 +72,23 @@ pub fn population_psd(
     Some((freqs_hz, power))
 }
 
-/// The largest peak of a spectrum above 0 Hz (the first, if tied) and its
-/// quality factor `f_peak / FWHM`, the full width at half maximum found by
-/// linear interpolation between frequency bins. `None` for a flat zero
-/// spectrum (no spike, or a constant count); the quality is `None` when
-/// the power does not fall to half the peak on both sides.
+/// The rhythm's peak of a spectrum above 0 Hz: the lowest-frequency local
+/// maximum holding at least half the largest value's power, and its quality
+/// factor `f_peak / FWHM`, the full width at half maximum found by linear
+/// interpolation between frequency bins. Not simply the largest value: a
+/// population firing in sharp volleys has harmonics as strong as its
+/// fundamental, and leakage between bins can leave any one of them on top
+/// (the octave error of pitch detection; de Cheveigne & Kawahara 2002,
+/// J. Acoust. Soc. Am. 111:1917). `None` for a flat zero spectrum (no
+/// spike, or a constant count); the quality is `None` when the power does
+/// not fall to half the peak on both sides.
 pub fn spectral_peak(freqs_hz: &[f64], power: &[f64]) -> Option<(f64, Option<f64>)> {
-    let (k, &peak) = power
-        .iter()
-        .enumerate()
-        .skip(1)
-        .fold(None, |best: Option<(usize, &f64)>, (k, p)| match best {
-            Some((_, b)) if *b >= *p => best,
-            _ => Some((k, p)),
-        })?;
+    let largest = power.iter().skip(1).copied().fold(0.0, f64::max);
+    let k = (1..power.len()).find(|&k| {
+        let local_max = power[k] >= power[k - 1] && power.get(k + 1).is_none_or(|&next| power[k] >= next);
+        local_max && power[k] >= largest / 2.0
+    })?;
+    let peak = power[k];
     if peak <= 0.0 {
         return None;
     }
@@ -126,6 +129,25 @@ mod tests {
         // of the peak power in the bins at 38 and 42 Hz, so half height is
         // crossed 4/3 Hz either side, FWHM 8/3 Hz and Q = 15.
         assert!((q.unwrap() - 15.0).abs() < 1e-9, "{q:?}");
+    }
+
+    #[test]
+    fn sharp_volleys_peak_at_the_fundamental_not_a_harmonic() {
+        // 10 neurons firing together every 26 ms (38.5 Hz) for 400 ms: the
+        // volley is one bin wide, so every harmonic is as strong as the
+        // fundamental, and on the 2.5 Hz grid the largest values fall at
+        // 192.5 and 307.5 Hz, tied to rounding (scipy.signal.welch gives the
+        // same spectrum). The rhythm is at the grid point nearest 38.5 Hz.
+        let train: Vec<f64> = (0..16).map(|k| 3.3 + 26.0 * k as f64).collect();
+        let windows = vec![train.as_slice(); 10];
+        let (f, p) = population_psd(&windows, 0.0, 400.0, 1.0, 500.0).unwrap();
+        let largest = (1..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
+        assert!(
+            [192.5, 307.5].contains(&f[largest]),
+            "the case this test is for: {}",
+            f[largest]
+        );
+        assert_eq!(spectral_peak(&f, &p).unwrap().0, 37.5);
     }
 
     #[test]
