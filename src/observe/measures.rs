@@ -3,10 +3,11 @@
 //! labels, `plan` and `--help` are all made from [`MEASURES`]: adding a
 //! measure is one function and one entry here.
 
-use super::pairs::{mean_over_pairs, CountCorr, Kappa, Sttc};
+use super::pairs::{every_pair, mean_defined, CountCorr, Kappa, Sttc};
 use super::spectrum::{population_psd, spectral_peak};
-use super::sync::{kuramoto_r, spike_sync, spike_sync_pair};
+use super::sync::{all_coincidences, kuramoto_r, spike_sync_of};
 use super::TrainStats;
+use std::cell::OnceCell;
 
 /// Parameters of the measures: the spec's `[measures]` table.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -66,6 +67,62 @@ pub struct TrialView<'a> {
     pub params: &'a MeasureParams,
     /// Golomb-Rinzel chi, streamed over the steps while the trial ran.
     pub chi: Option<f64>,
+    /// Work that several measures share, done at most once per trial.
+    pub prepared: Prepared,
+}
+
+/// What more than one reader needs, made on first use: the pairwise
+/// measures' values per pair (the trial's mean and [`pair_values`] read
+/// them) and the population spectrum's peak (both `pop_peak_*` read it).
+#[derive(Default)]
+pub struct Prepared {
+    coincidences: OnceCell<Vec<(f64, f64)>>,
+    count_corr: OnceCell<Vec<Option<f64>>>,
+    sttc: OnceCell<Vec<Option<f64>>>,
+    kappa: OnceCell<Vec<Option<f64>>>,
+    peak: OnceCell<Option<(f64, Option<f64>)>>,
+}
+
+impl<'a> TrialView<'a> {
+    /// `count_corr` of every pair i < j, in (i, j) order.
+    fn count_corr(&self) -> &[Option<f64>] {
+        (self.prepared.count_corr).get_or_init(|| {
+            let cc = CountCorr::new(self.windows, self.t0_ms, self.t1_ms, self.params.bin_ms);
+            every_pair(self.windows.len(), |i, j| cc.pair(i, j))
+        })
+    }
+
+    /// `sttc` of every pair, in (i, j) order.
+    fn sttc(&self) -> &[Option<f64>] {
+        (self.prepared.sttc).get_or_init(|| {
+            let sttc = Sttc::new(self.windows, self.t0_ms, self.t1_ms, self.params.sttc_dt_ms);
+            every_pair(self.windows.len(), |i, j| sttc.pair(i, j))
+        })
+    }
+
+    /// (coincidences, spikes) of every pair i < j of windowed trains, in
+    /// (i, j) order.
+    fn coincidences(&self) -> &[(f64, f64)] {
+        (self.prepared.coincidences).get_or_init(|| all_coincidences(self.windows, self.t1_ms - self.t0_ms))
+    }
+
+    /// `kappa` of every pair, in (i, j) order.
+    fn kappa(&self) -> &[Option<f64>] {
+        (self.prepared.kappa).get_or_init(|| {
+            let kappa = Kappa::new(self.windows, self.t0_ms, self.t1_ms, self.params.kappa_bin_ms);
+            every_pair(self.windows.len(), |i, j| kappa.pair(i, j))
+        })
+    }
+
+    /// The population spectrum's peak: frequency (Hz) and quality.
+    fn peak(&self) -> Option<(f64, Option<f64>)> {
+        *self.prepared.peak.get_or_init(|| {
+            let p = self.params;
+            let (freqs_hz, power) =
+                population_psd(self.windows, self.t0_ms, self.t1_ms, p.psd_bin_ms, p.psd_segment_ms)?;
+            spectral_peak(&freqs_hz, &power)
+        })
+    }
 }
 
 /// A per-trial measure: one column of `trials.parquet`.
@@ -129,7 +186,7 @@ pub static MEASURES: &[Measure] = &[
         citation: "Kreuz, Mulansky & Bozanic 2015, J. Neurophysiol. 113:3432",
         params: &[],
         pairwise: true,
-        compute: |t| spike_sync(t.trains, t.t0_ms, t.t1_ms),
+        compute: |t| spike_sync_of(t.coincidences()),
     },
     Measure {
         column: "count_corr",
@@ -138,10 +195,7 @@ pub static MEASURES: &[Measure] = &[
         citation: "de la Rocha et al. 2007, Nature 448:802",
         params: &["measures.bin_ms"],
         pairwise: true,
-        compute: |t| {
-            let cc = CountCorr::new(t.windows, t.t0_ms, t.t1_ms, t.params.bin_ms);
-            mean_over_pairs(t.windows.len(), |i, j| cc.pair(i, j))
-        },
+        compute: |t| mean_defined(t.count_corr()),
     },
     Measure {
         column: "sttc",
@@ -150,10 +204,7 @@ pub static MEASURES: &[Measure] = &[
         citation: "Cutts & Eglen 2014, J. Neurosci. 34:14288",
         params: &["measures.sttc_dt_ms"],
         pairwise: true,
-        compute: |t| {
-            let sttc = Sttc::new(t.windows, t.t0_ms, t.t1_ms, t.params.sttc_dt_ms);
-            mean_over_pairs(t.windows.len(), |i, j| sttc.pair(i, j))
-        },
+        compute: |t| mean_defined(t.sttc()),
     },
     Measure {
         column: "kappa",
@@ -162,10 +213,7 @@ pub static MEASURES: &[Measure] = &[
         citation: "Wang & Buzsaki 1996, J. Neurosci. 16:6402",
         params: &["measures.kappa_bin_ms"],
         pairwise: true,
-        compute: |t| {
-            let kappa = Kappa::new(t.windows, t.t0_ms, t.t1_ms, t.params.kappa_bin_ms);
-            mean_over_pairs(t.windows.len(), |i, j| kappa.pair(i, j))
-        },
+        compute: |t| mean_defined(t.kappa()),
     },
     Measure {
         column: "fano",
@@ -197,11 +245,11 @@ pub static MEASURES: &[Measure] = &[
     Measure {
         column: "pop_peak_hz",
         label: "population rhythm, peak frequency (Hz)",
-        definition: "frequency of the largest peak above 0 Hz of the population count's Welch spectrum; null with no spike",
+        definition: "lowest peak above 0 Hz with half the largest power or more of the population count's Welch spectrum (the fundamental); null with no spike",
         citation: "Welch 1967; Pikovsky & Kurths 1997, Phys. Rev. Lett. 78:775",
         params: &["measures.psd_bin_ms", "measures.psd_segment_ms"],
         pairwise: false,
-        compute: |t| peak(t).map(|(f, _)| f),
+        compute: |t| t.peak().map(|(f, _)| f),
     },
     Measure {
         column: "pop_peak_q",
@@ -210,7 +258,7 @@ pub static MEASURES: &[Measure] = &[
         citation: "Pikovsky & Kurths 1997, Phys. Rev. Lett. 78:775",
         params: &["measures.psd_bin_ms", "measures.psd_segment_ms"],
         pairwise: false,
-        compute: |t| peak(t).and_then(|(_, q)| q),
+        compute: |t| t.peak().and_then(|(_, q)| q),
     },
 ];
 
@@ -218,12 +266,6 @@ pub static MEASURES: &[Measure] = &[
 fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
     let (sum, n) = values.flatten().fold((0.0, 0u32), |(s, n), x| (s + x, n + 1));
     (n > 0).then(|| sum / n as f64)
-}
-
-fn peak(t: &TrialView) -> Option<(f64, Option<f64>)> {
-    let p = t.params;
-    let (freqs_hz, power) = population_psd(t.windows, t.t0_ms, t.t1_ms, p.psd_bin_ms, p.psd_segment_ms)?;
-    spectral_peak(&freqs_hz, &power)
 }
 
 /// Every measure of a trial, in [`MEASURES`] order. Pairwise measures are
@@ -253,19 +295,13 @@ pub type PairValues = [Option<f64>; PAIR_COLUMNS.len()];
 /// where they are defined; its `spike_sync` is their spike-weighted mean
 /// (all coincidences over all spikes).
 pub fn pair_values(t: &TrialView) -> Vec<PairValues> {
-    let n = t.windows.len();
-    let p = t.params;
-    let cc = CountCorr::new(t.windows, t.t0_ms, t.t1_ms, p.bin_ms);
-    let sttc = Sttc::new(t.windows, t.t0_ms, t.t1_ms, p.sttc_dt_ms);
-    let kappa = Kappa::new(t.windows, t.t0_ms, t.t1_ms, p.kappa_bin_ms);
-    let mut rows = Vec::with_capacity(n * n.saturating_sub(1) / 2);
-    for i in 0..n {
-        for j in i + 1..n {
-            let sync = spike_sync_pair(t.windows[i], t.windows[j], t.t1_ms - t.t0_ms);
-            rows.push([cc.pair(i, j), sttc.pair(i, j), kappa.pair(i, j), sync].map(|v| v.filter(|x| x.is_finite())));
-        }
-    }
-    rows
+    let (cc, sttc, kappa, coincidences) = (t.count_corr(), t.sttc(), t.kappa(), t.coincidences());
+    (0..cc.len())
+        .map(|k| {
+            let sync = spike_sync_of(std::slice::from_ref(&coincidences[k]));
+            [cc[k], sttc[k], kappa[k], sync].map(|v| v.filter(|x| x.is_finite()))
+        })
+        .collect()
 }
 
 /// The measure with this column name.
@@ -335,6 +371,7 @@ mod tests {
             dt_ms: 0.01,
             params: &MeasureParams::default(),
             chi: Some(1.0),
+            prepared: Prepared::default(),
         };
         let values = compute_all(&view);
         for (m, v) in MEASURES.iter().zip(&values) {

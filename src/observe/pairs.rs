@@ -25,19 +25,22 @@ pub fn bin_counts(window: &[f64], t0_ms: f64, bin_ms: f64, bins: usize) -> Vec<u
     counts
 }
 
-/// Mean of `value(i, j)` over the pairs i < j of `n` neurons where it is
-/// defined; `None` if it is defined for none.
-pub fn mean_over_pairs(n: usize, mut value: impl FnMut(usize, usize) -> Option<f64>) -> Option<f64> {
-    let (mut sum, mut pairs) = (0.0, 0u64);
+/// `value(i, j)` for every pair i < j of `n` neurons, in (i, j) order.
+pub fn every_pair(n: usize, mut value: impl FnMut(usize, usize) -> Option<f64>) -> Vec<Option<f64>> {
+    let mut values = Vec::with_capacity(n * n.saturating_sub(1) / 2);
     for i in 0..n {
         for j in i + 1..n {
-            if let Some(x) = value(i, j) {
-                sum += x;
-                pairs += 1;
-            }
+            values.push(value(i, j));
         }
     }
-    (pairs > 0).then(|| sum / pairs as f64)
+    values
+}
+
+/// Mean of the values that are defined, summed in order; `None` if none
+/// is: a trial's value of a pairwise measure, over its pairs.
+pub fn mean_defined(values: &[Option<f64>]) -> Option<f64> {
+    let (sum, n) = values.iter().flatten().fold((0.0, 0u64), |(s, n), x| (s + x, n + 1));
+    (n > 0).then(|| sum / n as f64)
 }
 
 /// Pearson correlation of spike counts in bins (de la Rocha et al. 2007,
@@ -242,7 +245,7 @@ mod tests {
         assert!(cc.pair(1, 1).is_some());
         assert_eq!(Sttc::new(&w, 0.0, 1000.0, 5.0).pair(1, 2), None);
         assert_eq!(Kappa::new(&w, 0.0, 1000.0, 2.0).pair(0, 2), None);
-        assert_eq!(mean_over_pairs(3, |i, j| cc.pair(i, j)), None);
+        assert_eq!(mean_defined(&every_pair(3, |i, j| cc.pair(i, j))), None);
     }
 
     #[test]

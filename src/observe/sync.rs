@@ -248,26 +248,27 @@ fn phasor_sums<const G: usize>(group: [&mut Phasor; G], a: f64, h: f64, j0: usiz
 /// corrupt noise-vs-synchrony averages.
 pub fn spike_sync(trains: &[&[f64]], t0_ms: f64, t1_ms: f64) -> Option<f64> {
     let windowed: Vec<&[f64]> = trains.iter().map(|s| in_window(s, t0_ms, t1_ms)).collect();
-    let (mut coincidences, mut spikes) = (0.0, 0.0);
-    for (i, a) in windowed.iter().enumerate() {
-        for b in &windowed[i + 1..] {
-            let (c, m) = pair_coincidences(a, b, t1_ms - t0_ms);
-            coincidences += c;
-            spikes += m;
-        }
-    }
-    (spikes > 0.0).then(|| coincidences / spikes)
+    spike_sync_of(&all_coincidences(&windowed, t1_ms - t0_ms))
 }
 
-/// SPIKE-synchronization of one pair of windowed trains: its coincidences
-/// over its spikes; `None` with no spike.
-pub fn spike_sync_pair(a: &[f64], b: &[f64], window_ms: f64) -> Option<f64> {
-    let (c, m) = pair_coincidences(a, b, window_ms);
+/// SPIKE-synchronization from (coincidences, spikes) of pairs: all
+/// coincidences over all spikes, summed in order; `None` with no spike.
+pub fn spike_sync_of(coincidences: &[(f64, f64)]) -> Option<f64> {
+    let (c, m) = coincidences.iter().fold((0.0, 0.0), |(c, m), (a, b)| (c + a, m + b));
     (m > 0.0).then(|| c / m)
 }
 
-/// Coincidence count and spike count of one pair, merging the two sorted
-/// trains (PySpike's `coincidence_value_cython`).
+/// [`pair_coincidences`] of every pair i < j of windowed trains, in (i, j)
+/// order.
+pub fn all_coincidences(windows: &[&[f64]], window_ms: f64) -> Vec<(f64, f64)> {
+    (0..windows.len())
+        .flat_map(|i| (i + 1..windows.len()).map(move |j| (i, j)))
+        .map(|(i, j)| pair_coincidences(windows[i], windows[j], window_ms))
+        .collect()
+}
+
+/// Coincidence count and spike count of one pair of windowed trains,
+/// merging the two sorted trains (PySpike's `coincidence_value_cython`).
 fn pair_coincidences(s1: &[f64], s2: &[f64], window_ms: f64) -> (f64, f64) {
     let (n1, n2) = (s1.len() as isize, s2.len() as isize);
     let (mut i, mut j): (isize, isize) = (-1, -1);

@@ -162,6 +162,7 @@ fn reduce(cfg: &TrialConfig, lane: Integrated, chi: Option<f64>) -> TrialOutcome
         dt_ms: cfg.dt_ms,
         params: &cfg.measures,
         chi,
+        prepared: Default::default(),
     };
     let measures = compute_all(&view);
     let pairs = if cfg.measures.pairs { pair_values(&view) } else { vec![] };
