@@ -126,3 +126,70 @@ fn pairs_are_the_same_across_threads_shards_and_resume() {
     ok(&["run", p(&spec), "--out", p(&resumed), "--resume", "--quiet"]);
     same(&one, &resumed);
 }
+
+/// Ten uncoupled HH cells with different drive: independent noise leaves
+/// their spike counts uncorrelated, a common share of it correlates them
+/// (de la Rocha et al. 2007, Nature 448:802; Galan, Ermentrout & Urban
+/// 2008, Phys. Rev. Lett. 101:158101), without changing how often they fire.
+#[test]
+fn shared_noise_correlates_uncoupled_neurons_without_changing_their_rate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        tmp.path(),
+        r#"
+name = "common"
+seed = 7
+replicates = 4
+seed_mode = "common"
+[time]
+duration_ms = 700.0
+transient_ms = 200.0
+[neuron]
+i_inj = { uniform = [9.0, 11.0] }
+[network]
+n = 10
+topology = "none"
+[noise]
+sigma = 3.0
+[sweep]
+"noise.shared" = [0.0, 1.0]
+"#,
+    );
+    let out = tmp.path().join("out");
+    ok(&["run", p(&spec), "--out", p(&out), "--quiet"]);
+    let summary = table(&out, "summary");
+    let col = |c: &str| -> Vec<f64> { summary.column(c).unwrap().f64().unwrap().into_no_null_iter().collect() };
+    let (shared, cc, sttc, rate) = (
+        col("noise_shared"),
+        col("count_corr_mean"),
+        col("sttc_mean"),
+        col("rate_hz_mean"),
+    );
+    assert_eq!(shared, [0.0, 1.0]);
+    // Independent trains: expected 0 for both. Measured over these 4
+    // replicates: sd 0.026 (count_corr) and 0.025 (sttc) per trial, so a
+    // mean's sem is 0.013; 0.06 and 0.1 allow 4.5 and 7 sem (sttc's window
+    // tiles 2/3 of a 15 ms interval, so it wanders further).
+    assert!(
+        cc[0].abs() < 0.06 && sttc[0].abs() < 0.1,
+        "shared = 0: count_corr {} sttc {}",
+        cc[0],
+        sttc[0]
+    );
+    // Measured 0.59 and 0.52 at shared = 1 (sd 0.06 per trial); the bounds
+    // are half of that, far outside the null spread.
+    assert!(
+        cc[1] > 0.25 && sttc[1] > 0.2,
+        "shared = 1: count_corr {} sttc {}",
+        cc[1],
+        sttc[1]
+    );
+    // The rate is set by the drive and the noise's total variance, which
+    // `shared` keeps: within 5 % (measured 66.9 vs 67.7 Hz).
+    assert!(
+        (rate[1] / rate[0] - 1.0).abs() < 0.05,
+        "rate {} vs {} Hz",
+        rate[0],
+        rate[1]
+    );
+}
