@@ -10,10 +10,10 @@
 //! the parsed TOML and validating that copy, so any numeric key can be swept
 //! and a swept value passes exactly the checks a written one does.
 
-use crate::graph::{graph_seed, GraphSpec, PerNeuron, TopologySpec};
-use crate::integrate::{ChannelNoise, Method, Rates, RatesMode};
+use crate::graph::{graph_seed, GraphSpec, PerNeuron};
+use crate::integrate::{ChannelNoise, Method, Rates};
 use crate::model::neuron::ModelError;
-use crate::model::{KineticSynapse, ModelDef, Network, RiseDecay, Topology};
+use crate::model::{ModelDef, Network};
 use crate::observe::measures::MeasureParams;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -24,12 +24,16 @@ use toml::{Table, Value};
 pub mod limits;
 mod measures;
 mod model;
+mod network;
 mod schema;
 mod sweep;
+mod time;
 pub use limits::Limits;
 pub use model::ModelLoader;
+use network::{drawn_per_neuron, parse_synapse, parse_topology, per_neuron, RawGap, RawNetwork, RawSynapse};
 pub use schema::spec_schema;
 pub use sweep::{linspace, logspace};
+use time::{RawIntegrator, RawTime};
 
 /// A spec that cannot be run, and why.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -232,95 +236,6 @@ struct RawSpec {
 
 #[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RawTime {
-    /// Time step.
-    #[schemars(extend("default" = 0.01))]
-    dt_ms: Option<f64>,
-    /// Simulated time (required), a whole number of steps.
-    duration_ms: Option<f64>,
-    /// Start of the analysis window [transient_ms, duration_ms).
-    #[schemars(extend("default" = 0.0))]
-    transient_ms: Option<f64>,
-}
-
-#[derive(Deserialize, Default, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawIntegrator {
-    /// Integration method (README "Model and numerics").
-    #[schemars(schema_with = "schema::method")]
-    method: Option<String>,
-    /// "table": rates interpolated on a 0.05 mV grid over [-150, 100] mV; "exact": the expressions every step.
-    #[schemars(schema_with = "schema::rates")]
-    rates: Option<String>,
-    /// Keys of 0.2, kept to say what replaced them.
-    #[schemars(skip)]
-    tables: Option<Value>,
-    #[schemars(skip)]
-    fast: Option<Value>,
-}
-
-#[derive(Deserialize, Default, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawNetwork {
-    /// Number of neurons.
-    #[schemars(extend("default" = 1, "minimum" = 1, "maximum" = MAX_NEURONS))]
-    n: Option<u32>,
-    /// Who is coupled to whom (A): a name, or an explicit matrix (row i = inputs of neuron i).
-    #[schemars(schema_with = "schema::topology", extend("default" = "all-to-all"))]
-    topology: Option<Value>,
-    /// Multiplies the adjacency: E = strength * A.
-    #[schemars(extend("default" = 0.0, "minimum" = 0.0))]
-    strength: Option<f64>,
-    /// Connection probability ("random") or rewiring probability ("small-world").
-    #[schemars(extend("minimum" = 0.0, "maximum" = 1.0))]
-    p: Option<f64>,
-    /// Neighbours per neuron of the small-world ring lattice (even).
-    k: Option<u32>,
-    /// Divide each row of E by the neuron's in-degree.
-    #[schemars(extend("default" = false))]
-    normalize: Option<bool>,
-    /// Draw a new random graph and drive per trial instead of one per experiment.
-    #[schemars(extend("default" = false))]
-    resample: Option<bool>,
-}
-
-#[derive(Deserialize, Default, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawSynapse {
-    /// "kinetic" (first-order transmitter kinetics) or "double-exp" (rise/decay).
-    #[schemars(schema_with = "schema::synapse_kind")]
-    kind: Option<String>,
-    /// Kinetic synapse: reversal potential (below rest: inhibitory).
-    #[schemars(extend("default" = 20.0))]
-    v_rev_mv: Option<f64>,
-    /// Kinetic synapse: divisor of the synaptic current.
-    #[schemars(extend("default" = 1.0))]
-    w: Option<f64>,
-    /// Kinetic synapse: opening rate of s.
-    #[schemars(extend("default" = 5.0))]
-    alpha_per_ms: Option<f64>,
-    /// Kinetic synapse: closing rate of s.
-    #[schemars(extend("default" = 1.0))]
-    beta_per_ms: Option<f64>,
-    /// Release sigmoid T(V) = 1 / (1 + exp(-(V - v_half) / k)): half-activation voltage.
-    #[schemars(extend("default" = -3.0))]
-    v_half_mv: Option<f64>,
-    /// Release sigmoid slope.
-    #[schemars(extend("default" = 8.0))]
-    k_mv: Option<f64>,
-    /// Double-exp only: rise time constant.
-    #[schemars(extend("default" = 0.5))]
-    tau_rise_ms: Option<f64>,
-    /// Double-exp only: decay time constant.
-    #[schemars(extend("default" = 5.0))]
-    tau_decay_ms: Option<f64>,
-    /// Double-exp only: reversal potential (0 excitatory, -80 inhibitory).
-    #[schemars(extend("default" = 0.0))]
-    e_rev_mv: Option<f64>,
-}
-
-#[derive(Deserialize, Default, JsonSchema)]
-#[serde(deny_unknown_fields)]
 struct RawNoise {
     /// White: dV += sigma / c_m * sqrt(dt) * N(0, 1) per step; OU (tau_ms > 0): the current's stationary sd in uA/cm^2.
     #[schemars(extend("default" = 0.0, "minimum" = 0.0))]
@@ -339,22 +254,6 @@ struct RawNoise {
     na_channels_per_um2: Option<f64>,
     #[schemars(skip)]
     k_channels_per_um2: Option<f64>,
-}
-
-#[derive(Deserialize, Default, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawGap {
-    /// Gap-junction conductance.
-    #[schemars(extend("default" = 0.0, "minimum" = 0.0))]
-    g: Option<f64>,
-    /// Their own topology, same forms as network.topology [default: network.topology].
-    #[schemars(schema_with = "schema::topology")]
-    topology: Option<Value>,
-    /// As network.p, for gap.topology.
-    #[schemars(extend("minimum" = 0.0, "maximum" = 1.0))]
-    p: Option<f64>,
-    /// As network.k, for gap.topology.
-    k: Option<u32>,
 }
 
 #[derive(Deserialize, Default, JsonSchema)]
@@ -632,366 +531,9 @@ fn finite(key: &str, x: f64) -> Result<f64, SpecError> {
     check(key, x, true, "must be a finite number")
 }
 
-/// A number (same for every neuron) or a list of one number per neuron.
-fn per_neuron(key: &str, v: Option<&Value>, default: f64, n: usize) -> Result<Vec<f64>, SpecError> {
-    let Some(v) = v else {
-        return Ok(vec![default; n]);
-    };
-    let values = match v {
-        Value::Array(items) => items.iter().map(number).collect::<Option<Vec<f64>>>().ok_or_else(|| {
-            SpecError::key(
-                key,
-                Some(v.to_string()),
-                "must be a number or a list of numbers, one per neuron",
-            )
-        })?,
-        _ => vec![
-            number(v).ok_or_else(|| SpecError::key(
-                key,
-                Some(v.to_string()),
-                "must be a number or a list of numbers, one per neuron"
-            ))?;
-            n
-        ],
-    };
-    if values.len() != n {
-        return Err(SpecError::key(
-            key,
-            Some(v.to_string()),
-            format!(
-                "has {} values but network.n = {n}: give one per neuron, or a single number for all",
-                values.len()
-            ),
-        ));
-    }
-    for x in &values {
-        finite(key, *x)?;
-    }
-    Ok(values)
-}
-
-/// The topology of `section` (`network` or `gap`), with its `p` and `k`;
-/// a `p` or `k` the topology does not use is an error, not ignored.
-fn parse_topology(
-    section: &str,
-    v: &Value,
-    n: usize,
-    p: Option<f64>,
-    k: Option<u32>,
-) -> Result<TopologySpec, SpecError> {
-    let topology = topology_with(section, v, n, p, k)?;
-    let (uses_p, uses_k) = match topology {
-        TopologySpec::Random { .. } => (true, false),
-        TopologySpec::SmallWorld { .. } => (true, true),
-        _ => (false, false),
-    };
-    // The topology as written, but a matrix only by its kind.
-    let shown = match v {
-        Value::Table(t) => format!("{{ {} = ... }}", t.keys().next().map_or("", |k| k.as_str())),
-        _ => v.to_string(),
-    };
-    for (name, given, used) in [("p", p.is_some(), uses_p), ("k", k.is_some(), uses_k)] {
-        if given && !used {
-            return Err(SpecError::key(
-                format!("{section}.{name}"),
-                None,
-                format!(
-                    "is not used by {section}.topology = {shown}: p is for \"random\" and \"small-world\", k for \"small-world\"; remove it or change the topology"
-                ),
-            ));
-        }
-    }
-    Ok(topology)
-}
-
-fn topology_with(
-    section: &str,
-    v: &Value,
-    n: usize,
-    p: Option<f64>,
-    k: Option<u32>,
-) -> Result<TopologySpec, SpecError> {
-    const ALLOWED: &str =
-        "must be \"all-to-all\", \"ring\", \"none\", \"random\" (with p), \"small-world\" (with k, p), \
-         { matrix = [[...], ...] } or { matrix_file = \"path.csv\" } (row i = inputs of neuron i)";
-    let key = format!("{section}.topology");
-    let probability = || -> Result<f64, SpecError> {
-        let key = format!("{section}.p");
-        let p = p.ok_or_else(|| {
-            SpecError::key(
-                &key,
-                None,
-                "is required by this topology: the connection (or rewiring) probability, 0 to 1",
-            )
-        })?;
-        check(&key, p, (0.0..=1.0).contains(&p), "must be between 0 and 1")
-    };
-    match v {
-        Value::String(s) => match s.as_str() {
-            "all-to-all" => Ok(TopologySpec::Fixed(Topology::AllToAll)),
-            "ring" => Ok(TopologySpec::Fixed(Topology::Ring)),
-            "none" => Ok(TopologySpec::Fixed(Topology::None)),
-            "random" => Ok(TopologySpec::Random { p: probability()? }),
-            "small-world" => {
-                let kkey = format!("{section}.k");
-                let k = k.ok_or_else(|| {
-                    SpecError::key(&kkey, None, "is required by small-world: neighbours per neuron, even")
-                })?;
-                if k < 2 || k % 2 != 0 || k as usize >= n {
-                    return Err(SpecError::key(
-                        &kkey,
-                        Some(k.to_string()),
-                        format!("must be even, >= 2 and < network.n = {n}"),
-                    ));
-                }
-                Ok(TopologySpec::SmallWorld {
-                    k: k as usize,
-                    p: probability()?,
-                })
-            }
-            _ => Err(SpecError::key(&key, Some(format!("{s:?}")), ALLOWED)),
-        },
-        Value::Table(t) if t.len() == 1 => {
-            let (kind, value) = t.iter().next().expect("one entry");
-            let (rows, key) = match (kind.as_str(), value) {
-                ("matrix", Value::Array(rows)) => {
-                    (rows.iter().map(number_row).collect::<Vec<_>>(), format!("{key}.matrix"))
-                }
-                ("matrix_file", Value::String(path)) => (
-                    read_matrix_file(&format!("{key}.matrix_file"), path)?,
-                    format!("{key}.matrix_file"),
-                ),
-                _ => return Err(SpecError::key(&key, Some(v.to_string()), ALLOWED)),
-            };
-            let mut matrix = Vec::with_capacity(rows.len());
-            for row in rows {
-                let row = row.ok_or_else(|| SpecError::key(&key, None, "every row must be a list of numbers"))?;
-                for x in &row {
-                    check(
-                        &key,
-                        *x,
-                        *x >= 0.0,
-                        "entries must be finite and >= 0 (signs come from synapse.v_rev_mv)",
-                    )?;
-                }
-                matrix.push(row);
-            }
-            if matrix.len() != n || matrix.iter().any(|r| r.len() != n) {
-                return Err(SpecError::key(
-                    &key,
-                    None,
-                    format!("must be n x n with network.n = {n}"),
-                ));
-            }
-            Ok(TopologySpec::Fixed(Topology::Matrix(matrix)))
-        }
-        _ => Err(SpecError::key(&key, Some(v.to_string()), ALLOWED)),
-    }
-}
-
-fn number_row(row: &Value) -> Option<Vec<f64>> {
-    match row {
-        Value::Array(r) => r.iter().map(number).collect(),
-        _ => None,
-    }
-}
-
-/// Reads an adjacency matrix from a CSV file (numbers separated by commas
-/// or whitespace, one row per line; `#` starts a comment; a UTF-8
-/// byte-order mark is skipped). A relative path is taken from the
-/// directory spikesweep runs in. The file is read as
-/// [`limits::read_text`] reads: a regular file of at most 64 MiB.
-fn read_matrix_file(key: &str, path: &str) -> Result<Vec<Option<Vec<f64>>>, SpecError> {
-    let text = limits::read_text(Path::new(path)).map_err(|e| {
-        SpecError::key(
-            key,
-            Some(format!("{path:?}")),
-            format!("cannot read it: {e} (relative paths start where spikesweep runs)"),
-        )
-    })?;
-    Ok(text
-        .lines()
-        .map(|l| l.split('#').next().unwrap_or("").trim())
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            l.split(|c: char| c == ',' || c.is_whitespace())
-                .filter(|x| !x.is_empty())
-                .map(|x| x.parse().ok())
-                .collect()
-        })
-        .collect())
-}
-
-/// The synapse: the original question's kinetic one, or a double-exponential
-/// (rise/decay) one. Keys of the other kind are errors, not silently unused.
-fn parse_synapse(s: &RawSynapse) -> Result<(KineticSynapse, Option<RiseDecay>), SpecError> {
-    let ds = KineticSynapse::default();
-    let v_half_mv = finite("synapse.v_half_mv", s.v_half_mv.unwrap_or(ds.v_half_mv))?;
-    let k_mv = positive("synapse.k_mv", s.k_mv.unwrap_or(ds.k_mv))?;
-    let not_for = |key: &str, given: bool, kind: &str, hint: &str| {
-        if given {
-            Err(SpecError::key(
-                format!("synapse.{key}"),
-                None,
-                format!("does not apply to kind = \"{kind}\"; {hint}"),
-            ))
-        } else {
-            Ok(())
-        }
-    };
-    match s.kind.as_deref() {
-        None | Some("kinetic") => {
-            let hint = "it belongs to kind = \"double-exp\"";
-            not_for("tau_rise_ms", s.tau_rise_ms.is_some(), "kinetic", hint)?;
-            not_for("tau_decay_ms", s.tau_decay_ms.is_some(), "kinetic", hint)?;
-            not_for(
-                "e_rev_mv",
-                s.e_rev_mv.is_some(),
-                "kinetic",
-                "the kinetic synapse reverses at synapse.v_rev_mv",
-            )?;
-            let synapse = KineticSynapse {
-                v_rev_mv: finite("synapse.v_rev_mv", s.v_rev_mv.unwrap_or(ds.v_rev_mv))?,
-                w: positive("synapse.w", s.w.unwrap_or(ds.w))?,
-                alpha_per_ms: non_negative("synapse.alpha_per_ms", s.alpha_per_ms.unwrap_or(ds.alpha_per_ms))?,
-                beta_per_ms: positive("synapse.beta_per_ms", s.beta_per_ms.unwrap_or(ds.beta_per_ms))?,
-                v_half_mv,
-                k_mv,
-            };
-            Ok((synapse, None))
-        }
-        Some("double-exp") => {
-            let hint = "it belongs to kind = \"kinetic\" (the double-exp synapse reverses at synapse.e_rev_mv)";
-            not_for("v_rev_mv", s.v_rev_mv.is_some(), "double-exp", hint)?;
-            not_for("w", s.w.is_some(), "double-exp", hint)?;
-            not_for("alpha_per_ms", s.alpha_per_ms.is_some(), "double-exp", hint)?;
-            not_for("beta_per_ms", s.beta_per_ms.is_some(), "double-exp", hint)?;
-            let tau_rise_ms = positive("synapse.tau_rise_ms", s.tau_rise_ms.unwrap_or(0.5))?;
-            let tau_decay_ms = positive("synapse.tau_decay_ms", s.tau_decay_ms.unwrap_or(5.0))?;
-            // The sigmoid T(V) is the kinetic synapse's opening rate with
-            // alpha = 1; the current is (e_rev - V) * drive, i.e. w = 1.
-            let synapse = KineticSynapse {
-                v_rev_mv: finite("synapse.e_rev_mv", s.e_rev_mv.unwrap_or(0.0))?,
-                w: 1.0,
-                alpha_per_ms: 1.0,
-                beta_per_ms: 1.0,
-                v_half_mv,
-                k_mv,
-            };
-            Ok((
-                synapse,
-                Some(RiseDecay {
-                    tau_rise_ms,
-                    tau_decay_ms,
-                }),
-            ))
-        }
-        Some(other) => Err(SpecError::key(
-            "synapse.kind",
-            Some(format!("{other:?}")),
-            "must be \"kinetic\" (the original question's synapse) or \"double-exp\" (rise/decay)",
-        )),
-    }
-}
-
-/// `{ uniform = [lo, hi] }` or `{ normal = [mean, sd] }`.
-fn drawn_per_neuron(key: &str, t: &toml::Table) -> Result<PerNeuron, SpecError> {
-    let bad = || {
-        SpecError::key(
-            key,
-            Some(Value::Table(t.clone()).to_string()),
-            "must be a number, a list with one number per neuron, { uniform = [lo, hi] } or { normal = [mean, sd] }",
-        )
-    };
-    let (kind, args) = t.iter().next().filter(|_| t.len() == 1).ok_or_else(bad)?;
-    let args: Vec<f64> = match args {
-        Value::Array(a) if a.len() == 2 => a.iter().map(number).collect::<Option<Vec<f64>>>().ok_or_else(bad)?,
-        _ => return Err(bad()),
-    };
-    let (a, b) = (finite(key, args[0])?, finite(key, args[1])?);
-    let rule = |rule: &str| SpecError::key(key, Some(Value::Table(t.clone()).to_string()), rule);
-    match kind.as_str() {
-        "uniform" if a <= b => Ok(PerNeuron::Uniform { lo: a, hi: b }),
-        "uniform" => Err(rule("uniform = [lo, hi] needs lo <= hi")),
-        "normal" if b >= 0.0 => Ok(PerNeuron::Normal { mean: a, sd: b }),
-        "normal" => Err(rule("normal = [mean, sd] needs sd >= 0")),
-        _ => Err(bad()),
-    }
-}
-
 fn validate(raw: &RawSpec, def: &Arc<ModelDef>) -> Result<TrialConfig, SpecError> {
-    // time
-    let dt_ms = positive("time.dt_ms", raw.time.dt_ms.unwrap_or(0.01))?;
-    let duration_ms = raw.time.duration_ms.ok_or_else(|| {
-        SpecError::key(
-            "time.duration_ms",
-            None,
-            "is required: the simulated time in ms, e.g. duration_ms = 1000.0",
-        )
-    })?;
-    let duration_ms = positive("time.duration_ms", duration_ms)?;
-    let transient_ms = raw.time.transient_ms.unwrap_or(0.0);
-    check(
-        "time.transient_ms",
-        transient_ms,
-        (0.0..duration_ms).contains(&transient_ms),
-        &format!("must be >= 0 and < time.duration_ms = {duration_ms}"),
-    )?;
-    let steps = duration_ms / dt_ms;
-    let n_steps = steps.round();
-    if n_steps > MAX_STEPS {
-        return Err(SpecError::key(
-            "time.dt_ms",
-            // 1e-300, not 300 digits.
-            Some(if dt_ms < 1e-4 { format!("{dt_ms:e}") } else { dt_ms.to_string() }),
-            format!(
-                "gives {steps:.3e} steps of time.duration_ms = {duration_ms}, more than {MAX_STEPS:.0e} (a day or more per trial): raise time.dt_ms or shorten time.duration_ms"
-            ),
-        ));
-    }
-    if (steps - n_steps).abs() > 1e-6 * n_steps.max(1.0) || n_steps < 1.0 {
-        return Err(SpecError::key(
-            "time.duration_ms",
-            Some(duration_ms.to_string()),
-            format!("must be a whole number of steps of time.dt_ms = {dt_ms} (it is {steps} steps)"),
-        ));
-    }
-
-    let method = match raw.integrator.method.as_deref() {
-        None => Method::ALL[0].1,
-        Some(name) => Method::from_name(name).ok_or_else(|| {
-            let names: Vec<String> = Method::ALL.iter().map(|(n, _)| format!("{n:?}")).collect();
-            SpecError::key(
-                "integrator.method",
-                Some(format!("{name:?}")),
-                format!("must be one of {}", names.join(", ")),
-            )
-        })?,
-    };
-
-    for (key, given) in [("tables", &raw.integrator.tables), ("fast", &raw.integrator.fast)] {
-        if let Some(v) = given {
-            return Err(SpecError::key(
-                format!("integrator.{key}"),
-                Some(v.to_string()),
-                "was removed in spikesweep 0.3: rates are tabulated by default; write integrator.rates = \"table\" (the default) or \"exact\"",
-            ));
-        }
-    }
-    let rates_mode = match raw.integrator.rates.as_deref() {
-        None => RatesMode::Table,
-        Some(name) => RatesMode::ALL
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, m)| *m)
-            .ok_or_else(|| {
-                SpecError::key(
-                    "integrator.rates",
-                    Some(format!("{name:?}")),
-                    "must be \"table\" (rates interpolated on a 0.05 mV grid, the default) or \"exact\" (the expressions at every step)",
-                )
-            })?,
-    };
+    let (dt_ms, duration_ms, transient_ms, n_steps) = time::validate(&raw.time)?;
+    let (method, rates_mode) = time::integrator(&raw.integrator)?;
 
     // network size first: per-neuron lists are checked against it
     let n = raw.network.n.unwrap_or(1);
@@ -1090,7 +632,7 @@ fn validate(raw: &RawSpec, def: &Arc<ModelDef>) -> Result<TrialConfig, SpecError
         dt_ms,
         duration_ms,
         transient_ms,
-        n_steps: n_steps as u64,
+        n_steps,
         method,
         network: Network {
             cell,

@@ -1,6 +1,9 @@
 //! Tests of spec parsing and validation.
 
 use super::*;
+use crate::graph::TopologySpec;
+use crate::integrate::RatesMode;
+use crate::model::RiseDecay;
 
 const MINIMAL: &str = "name = \"t\"\n[time]\nduration_ms = 10.0\n";
 
