@@ -76,7 +76,7 @@ sinfo
 echo "== 1. make slurm: 5 shards packed into 2 array tasks (MAX_ARRAY=2), merged; equal to a local run"
 "$bin" run "$spec" --out "$work/local" --quiet > /dev/null
 out1=$work/slurm1
-make --no-print-directory PROFILE=dev slurm SPEC="$spec" OUT="$out1" SHARDS=5 MAX_ARRAY=2 WAIT=1 | tee "$work/submit1.txt"
+make --no-print-directory slurm SPEC="$spec" OUT="$out1" SHARDS=5 MAX_ARRAY=2 WAIT=1 | tee "$work/submit1.txt"
 grep -q "5 shards in 2 tasks (3 per task)" "$work/submit1.txt"
 $py tests/slurm/compare.py "$work/local" "$out1"
 
@@ -84,13 +84,13 @@ echo "== 2. a failing shard is visible; slurm-resume reruns only it"
 out2=$work/slurm2
 mkdir -p "$out2/shards"
 touch "$out2/shards/2-of-3"   # a file where shard 2's directory must go: that task fails
-if make --no-print-directory PROFILE=dev slurm SPEC="$spec" OUT="$out2" SHARDS=3 WAIT=1; then
+if make --no-print-directory slurm SPEC="$spec" OUT="$out2" SHARDS=3 WAIT=1; then
     echo "make slurm succeeded although shard 2 could not run" >&2; exit 1
 fi
 [ ! -f "$out2/trials.parquet" ] || { echo "merged despite a failed task" >&2; exit 1; }
 grep -l "shards/2-of-3" "$out2"/.slurm/*.log > /dev/null
 rm "$out2/shards/2-of-3"
-make --no-print-directory PROFILE=dev slurm-resume SPEC="$spec" OUT="$out2" SHARDS=3 WAIT=1 | tee "$work/resume2.txt"
+make --no-print-directory slurm-resume SPEC="$spec" OUT="$out2" SHARDS=3 WAIT=1 | tee "$work/resume2.txt"
 grep -q "1 shards in 1 tasks" "$work/resume2.txt"
 $py tests/slurm/compare.py "$work/local" "$out2"
 
