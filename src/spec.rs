@@ -13,7 +13,7 @@
 use crate::graph::{graph_seed, GraphSpec, PerNeuron};
 use crate::integrate::{ChannelNoise, Method, Rates};
 use crate::model::neuron::ModelError;
-use crate::model::{ModelDef, Network};
+use crate::model::{Cell, ModelDef, Network};
 use crate::observe::measures::MeasureParams;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -582,29 +582,7 @@ fn validate(raw: &RawSpec, def: &Arc<ModelDef>) -> Result<TrialConfig, SpecError
 
     let (synapse, rise_decay) = parse_synapse(&raw.synapse)?;
 
-    let noise_sigma = non_negative("noise.sigma", raw.noise.sigma.unwrap_or(0.0))?;
-    let noise_shared = raw.noise.shared.unwrap_or(0.0);
-    check(
-        "noise.shared",
-        noise_shared,
-        (0.0..=1.0).contains(&noise_shared),
-        "must be between 0 and 1",
-    )?;
-    let noise_tau_ms = non_negative("noise.tau_ms", raw.noise.tau_ms.unwrap_or(0.0))?;
-    for (key, given) in [
-        ("na_channels_per_um2", raw.noise.na_channels_per_um2),
-        ("k_channels_per_um2", raw.noise.k_channels_per_um2),
-    ] {
-        if let Some(x) = given {
-            return Err(SpecError::key(
-                format!("noise.{key}"),
-                Some(x.to_string()),
-                format!("moved in spikesweep 0.3: channel densities are parameters of the model; write neuron.{key}"),
-            ));
-        }
-    }
-    let area = non_negative("noise.channel_area_um2", raw.noise.channel_area_um2.unwrap_or(0.0))?;
-    let channel_noise = (area > 0.0).then(|| model::channel_noise(&cell, area));
+    let (noise_sigma, noise_shared, noise_tau_ms, channel_noise) = noise(&raw.noise, &cell)?;
 
     let threshold_mv = finite("spikes.threshold_mv", raw.spikes.threshold_mv.unwrap_or(0.0))?;
     let rearm_mv = raw.spikes.rearm_mv.unwrap_or(-20.0);
@@ -654,6 +632,34 @@ fn validate(raw: &RawSpec, def: &Arc<ModelDef>) -> Result<TrialConfig, SpecError
         rearm_mv,
         measures,
     })
+}
+
+/// `[noise]`: (sigma, shared, tau_ms, channel noise of the cell's patch).
+fn noise(raw: &RawNoise, cell: &Cell) -> Result<(f64, f64, f64, Option<ChannelNoise>), SpecError> {
+    let noise_sigma = non_negative("noise.sigma", raw.sigma.unwrap_or(0.0))?;
+    let noise_shared = raw.shared.unwrap_or(0.0);
+    check(
+        "noise.shared",
+        noise_shared,
+        (0.0..=1.0).contains(&noise_shared),
+        "must be between 0 and 1",
+    )?;
+    let noise_tau_ms = non_negative("noise.tau_ms", raw.tau_ms.unwrap_or(0.0))?;
+    for (key, given) in [
+        ("na_channels_per_um2", raw.na_channels_per_um2),
+        ("k_channels_per_um2", raw.k_channels_per_um2),
+    ] {
+        if let Some(x) = given {
+            return Err(SpecError::key(
+                format!("noise.{key}"),
+                Some(x.to_string()),
+                format!("moved in spikesweep 0.3: channel densities are parameters of the model; write neuron.{key}"),
+            ));
+        }
+    }
+    let area = non_negative("noise.channel_area_um2", raw.channel_area_um2.unwrap_or(0.0))?;
+    let channel_noise = (area > 0.0).then(|| model::channel_noise(cell, area));
+    Ok((noise_sigma, noise_shared, noise_tau_ms, channel_noise))
 }
 
 #[cfg(test)]
