@@ -140,6 +140,16 @@ fn fano(window: &[f64], t0_ms: f64, t1_ms: f64, bin_ms: f64) -> Option<f64> {
     (bins >= 2 && mean > 0.0).then(|| var / mean)
 }
 
+/// A periodic train: `first_ms`, then every `period_ms` while below
+/// `until_ms` (for the measures' tests).
+#[cfg(test)]
+fn periodic(first_ms: f64, period_ms: f64, until_ms: f64) -> Vec<f64> {
+    (0..)
+        .map(|k| first_ms + period_ms * k as f64)
+        .take_while(|&t| t < until_ms)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

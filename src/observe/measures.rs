@@ -3,7 +3,7 @@
 //! labels, `plan` and `--help` are all made from [`MEASURES`]: adding a
 //! measure is one function and one entry here.
 
-use super::pairs::{every_pair, mean_defined, CountCorr, Kappa, Sttc};
+use super::pairs::{every_pair, CountCorr, Kappa, Sttc};
 use super::spectrum::{population_psd, spectral_peak};
 use super::sync::{all_coincidences, kuramoto_r, spike_sync_of};
 use super::TrainStats;
@@ -195,7 +195,7 @@ pub static MEASURES: &[Measure] = &[
         citation: "de la Rocha et al. 2007, Nature 448:802",
         params: &["measures.bin_ms"],
         pairwise: true,
-        compute: |t| mean_defined(t.count_corr()),
+        compute: |t| mean(t.count_corr().iter().copied()),
     },
     Measure {
         column: "sttc",
@@ -204,7 +204,7 @@ pub static MEASURES: &[Measure] = &[
         citation: "Cutts & Eglen 2014, J. Neurosci. 34:14288",
         params: &["measures.sttc_dt_ms"],
         pairwise: true,
-        compute: |t| mean_defined(t.sttc()),
+        compute: |t| mean(t.sttc().iter().copied()),
     },
     Measure {
         column: "kappa",
@@ -213,7 +213,7 @@ pub static MEASURES: &[Measure] = &[
         citation: "Wang & Buzsaki 1996, J. Neurosci. 16:6402",
         params: &["measures.kappa_bin_ms"],
         pairwise: true,
-        compute: |t| mean_defined(t.kappa()),
+        compute: |t| mean(t.kappa().iter().copied()),
     },
     Measure {
         column: "fano",
@@ -262,9 +262,10 @@ pub static MEASURES: &[Measure] = &[
     },
 ];
 
-/// Mean of the values that are there; `None` if none is.
+/// Mean of the values that are there, summed in order (over neurons, or
+/// over pairs: up to 5e9 of them, hence the u64); `None` if none is.
 fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
-    let (sum, n) = values.flatten().fold((0.0, 0u32), |(s, n), x| (s + x, n + 1));
+    let (sum, n) = values.flatten().fold((0.0, 0u64), |(s, n), x| (s + x, n + 1));
     (n > 0).then(|| sum / n as f64)
 }
 

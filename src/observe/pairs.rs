@@ -36,13 +36,6 @@ pub fn every_pair(n: usize, mut value: impl FnMut(usize, usize) -> Option<f64>) 
     values
 }
 
-/// Mean of the values that are defined, summed in order; `None` if none
-/// is: a trial's value of a pairwise measure, over its pairs.
-pub fn mean_defined(values: &[Option<f64>]) -> Option<f64> {
-    let (sum, n) = values.iter().flatten().fold((0.0, 0u64), |(s, n), x| (s + x, n + 1));
-    (n > 0).then(|| sum / n as f64)
-}
-
 /// Pearson correlation of spike counts in bins (de la Rocha et al. 2007,
 /// Nature 448:802): each neuron's counts centred and scaled to unit norm
 /// once, so that a pair is one dot product. A neuron whose count does not
@@ -186,13 +179,7 @@ impl Kappa {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn periodic(first_ms: f64, period_ms: f64, until_ms: f64) -> Vec<f64> {
-        (0..)
-            .map(|k| first_ms + period_ms * k as f64)
-            .take_while(|&t| t < until_ms)
-            .collect()
-    }
+    use crate::observe::periodic;
 
     #[test]
     fn identical_trains_score_one_everywhere() {
@@ -245,7 +232,7 @@ mod tests {
         assert!(cc.pair(1, 1).is_some());
         assert_eq!(Sttc::new(&w, 0.0, 1000.0, 5.0).pair(1, 2), None);
         assert_eq!(Kappa::new(&w, 0.0, 1000.0, 2.0).pair(0, 2), None);
-        assert_eq!(mean_defined(&every_pair(3, |i, j| cc.pair(i, j))), None);
+        assert!(every_pair(3, |i, j| cc.pair(i, j)).iter().all(Option::is_none));
     }
 
     #[test]

@@ -315,16 +315,10 @@ fn tau(s1: &[f64], s2: &[f64], i: isize, j: isize, window_ms: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::observe::periodic;
     use rand::SeedableRng;
     use rand_distr::{Distribution, Exp};
     use rand_xoshiro::Xoshiro256PlusPlus;
-
-    fn periodic(first: f64, period: f64, until: f64) -> Vec<f64> {
-        (0..)
-            .map(|k| first + period * k as f64)
-            .take_while(|&t| t < until)
-            .collect()
-    }
 
     fn poisson(rate_per_ms: f64, until: f64, seed: u64) -> Vec<f64> {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
