@@ -4,11 +4,11 @@
 
 mod common;
 
-use common::{ok, table, write_spec};
+use common::{assert_same_tables, ok, table, write_spec};
 use polars::prelude::*;
 use spikesweep::plan::Plan;
 use spikesweep::spec::ExperimentSpec;
-use spikesweep::store::{read_final, Campaign, Existing};
+use spikesweep::store::{Campaign, Existing};
 use std::path::Path;
 
 // Five neurons, so ten pairs; drive from silent to busy so that undefined
@@ -39,18 +39,8 @@ fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-fn same(a: &Path, b: &Path) {
-    for t in ["trials", "neurons", "spikes", "pairs", "summary"] {
-        let (x, y) = (read_final(a, t).unwrap(), read_final(b, t).unwrap());
-        let (x, y) = (x.drop("wall_ms").unwrap_or(x), y.drop("wall_ms").unwrap_or(y));
-        assert!(
-            x.equals_missing(&y),
-            "{t} differs between {} and {}",
-            a.display(),
-            b.display()
-        );
-    }
-}
+/// The tables of a run with `pairs.parquet`.
+const TABLES: [&str; 5] = ["trials", "neurons", "spikes", "pairs", "summary"];
 
 #[test]
 fn pairs_hold_every_pair_and_average_to_the_trial() {
@@ -96,7 +86,7 @@ fn pairs_are_the_same_across_threads_shards_and_resume() {
     ok(&["run", p(&spec), "--out", p(&one), "--threads", "1", "--quiet"]);
     let two = tmp.path().join("two");
     ok(&["run", p(&spec), "--out", p(&two), "--threads", "2", "--quiet"]);
-    same(&one, &two);
+    assert_same_tables(&one, &two, &TABLES);
 
     let sharded = tmp.path().join("sharded");
     for k in 0..3 {
@@ -111,7 +101,7 @@ fn pairs_are_the_same_across_threads_shards_and_resume() {
         ]);
     }
     ok(&["merge", p(&sharded)]);
-    same(&one, &sharded);
+    assert_same_tables(&one, &sharded, &TABLES);
 
     // A run stopped after its first part, then resumed.
     let resumed = tmp.path().join("resumed");
@@ -124,7 +114,7 @@ fn pairs_are_the_same_across_threads_shards_and_resume() {
     assert!(c.written() > 0 && c.written() < 120, "{}", c.written());
     drop(c);
     ok(&["run", p(&spec), "--out", p(&resumed), "--resume", "--quiet"]);
-    same(&one, &resumed);
+    assert_same_tables(&one, &resumed, &TABLES);
 }
 
 /// Ten uncoupled HH cells with different drive: independent noise leaves

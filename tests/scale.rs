@@ -2,11 +2,9 @@
 
 mod common;
 
-use common::{bin, ok, spikesweep, write_spec};
-use polars::prelude::*;
+use common::{assert_same_tables, bin, ok, spikesweep, write_spec};
 use rand::{RngExt, SeedableRng};
 use spikesweep::store::read_final;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -37,19 +35,8 @@ fn send(child: &std::process::Child, signal: &str) {
     assert!(kill.success(), "kill -{signal}");
 }
 
-/// Every table of two run directories is equal, all columns but wall_ms.
-fn assert_same_tables(a: &Path, b: &Path) {
-    for table in ["trials", "neurons", "spikes", "summary"] {
-        let (x, y) = (read_final(a, table).unwrap(), read_final(b, table).unwrap());
-        let drop = |df: DataFrame| df.drop("wall_ms").unwrap_or(df);
-        assert!(
-            drop(x).equals_missing(&drop(y)),
-            "{table} differs between {} and {}",
-            a.display(),
-            b.display()
-        );
-    }
-}
+/// The tables of a run without `pairs.parquet`.
+const TABLES: [&str; 4] = ["trials", "neurons", "spikes", "summary"];
 
 #[test]
 fn merged_shards_equal_the_unsharded_run_row_for_row() {
@@ -78,7 +65,7 @@ fn merged_shards_equal_the_unsharded_run_row_for_row() {
     assert_eq!(ids, (0..24).filter(|i| i % 3 == 1).collect::<Vec<_>>());
     let out = ok(&["merge", sharded.to_str().unwrap()]);
     assert!(out.contains("merged 24 trials"), "{out}");
-    assert_same_tables(&whole, &sharded);
+    assert_same_tables(&whole, &sharded, &TABLES);
     // The run includes diverged trials (sigma = 1e5): they merge as rows too.
     let status = read_final(&sharded, "trials").unwrap();
     assert_eq!(
@@ -209,7 +196,7 @@ fn killed_runs_resume_to_the_tables_of_an_uninterrupted_run() {
         assert!(String::from_utf8_lossy(&r.stderr).contains("--resume"));
     }
     ok(&["run", s, "--out", o, "--resume"]);
-    assert_same_tables(&clean, &out);
+    assert_same_tables(&clean, &out, &TABLES);
     assert!(!out.join("parts").exists(), "parts are removed once merged");
 }
 

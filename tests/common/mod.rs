@@ -3,6 +3,7 @@
 
 use polars::prelude::*;
 use spikesweep::output::read_table;
+use spikesweep::store::read_final;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -70,4 +71,19 @@ pub fn spike_counts(neurons: &DataFrame) -> Vec<u32> {
         .iter()
         .flatten()
         .collect()
+}
+
+/// The named final tables of two run directories are equal, all columns
+/// but `wall_ms`.
+pub fn assert_same_tables(a: &Path, b: &Path, tables: &[&str]) {
+    for &name in tables {
+        let (x, y) = (read_final(a, name).unwrap(), read_final(b, name).unwrap());
+        let drop = |df: DataFrame| df.drop("wall_ms").unwrap_or(df);
+        assert!(
+            drop(x).equals_missing(&drop(y)),
+            "{name} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
+    }
 }
