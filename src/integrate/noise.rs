@@ -167,25 +167,29 @@ pub fn draw_lanes<R: Rng + Clone>(
     n: usize,
     (dv, i_start, i_mid): (&mut [f64], &mut [f64], &mut [f64]),
 ) {
-    let lanes = noises.iter_mut().zip(rngs).zip(dv.chunks_exact_mut(n));
-    for (((noise, rng), dv), b) in lanes.zip(0..) {
-        match noise {
-            // Private white noise, the common case, in one tight loop: the
-            // same draws, in the same order, as Noise::draw (measured: 74
-            // -> 53 instructions per neuron-step for pairs).
-            Noise::White {
-                private_dv,
-                common_dv: None,
-            } => {
-                if *private_dv != 0.0 {
-                    scaled_normals(rng, *private_dv, dv);
-                }
-            }
-            _ => {
-                let r = b * n..(b + 1) * n;
-                noise.draw(rng, dv, &mut i_start[r.clone()], &mut i_mid[r]);
+    // Private white noise in every lane, the common case, in a loop of its
+    // own: the same draws, in the same order, as Noise::draw, without the
+    // general loop's bookkeeping per lane.
+    let private_dv = |noise: &Noise| match noise {
+        Noise::White {
+            private_dv,
+            common_dv: None,
+        } => Some(*private_dv),
+        _ => None,
+    };
+    if noises.iter().all(|noise| private_dv(noise).is_some()) {
+        for ((noise, rng), dv) in noises.iter().zip(rngs).zip(dv.chunks_exact_mut(n)) {
+            match private_dv(noise) {
+                Some(scale) if scale != 0.0 => scaled_normals(rng, scale, dv),
+                _ => {}
             }
         }
+        return;
+    }
+    let lanes = noises.iter_mut().zip(rngs).zip(dv.chunks_exact_mut(n));
+    for (((noise, rng), dv), b) in lanes.zip(0..) {
+        let r = b * n..(b + 1) * n;
+        noise.draw(rng, dv, &mut i_start[r.clone()], &mut i_mid[r]);
     }
 }
 

@@ -337,12 +337,16 @@ fn relax_into<const C: usize>(o: &mut [f64; C], x: &[f64; C], x_inf: &[f64; C], 
     }
 }
 
-/// V after a stage: `base + h f + c dv`.
+/// V after a stage: `base + h f + c dv`. Computed into a local array and
+/// then stored: `o` and `base` are rows of two states' heap buffers, which
+/// the compiler cannot tell apart, and it left the loop scalar.
 #[inline(always)]
 fn advance_v<const C: usize>(o: &mut [f64; C], base: &[f64; C], h: f64, f: &[f64; C], c: f64, dv: &[f64; C]) {
+    let mut v = [0.0; C];
     for l in 0..C {
-        o[l] = base[l] + h * f[l] + c * dv[l];
+        v[l] = base[l] + h * f[l] + c * dv[l];
     }
+    *o = v;
 }
 
 /// One exponential stage on the chunk at `at`: rates and dV/dt at `rate`,
