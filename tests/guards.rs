@@ -328,7 +328,7 @@ seed = 3
 replicates = 300
 [time]
 dt_ms = 0.02
-duration_ms = 1000.0
+duration_ms = 2000.0
 transient_ms = 20.0
 [network]
 n = 2

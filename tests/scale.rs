@@ -133,15 +133,15 @@ fn merge_names_missing_and_unfinished_shards_and_refuses_mixed_specs() {
     assert!(!out.join("trials.parquet").exists(), "nothing merged");
 }
 
-/// About 3 s of work in a release build on 2 cores (the test profile), in
-/// parts of about 2 s.
+/// About 2 s of work in a release build on 2 cores (the test profile), long
+/// enough that a signal or a kill lands before the run is done.
 const LONG: &str = r#"
 name = "long"
 seed = 3
 replicates = 300
 [time]
 dt_ms = 0.02
-duration_ms = 1000.0
+duration_ms = 2000.0
 transient_ms = 20.0
 [network]
 n = 2
@@ -156,7 +156,11 @@ fn killed_runs_resume_to_the_tables_of_an_uninterrupted_run() {
     let s = write_spec(tmp.path(), LONG);
     let s = s.to_str().unwrap();
     let clean = tmp.path().join("clean");
+    let started = std::time::Instant::now();
     ok(&["run", s, "--out", clean.to_str().unwrap()]);
+    // Kill times scale with this machine's speed: each attempt runs for 10 to
+    // 40 % of an uninterrupted run, so the first two are always killed.
+    let clean_ms = started.elapsed().as_millis() as u64;
 
     let out = tmp.path().join("killed");
     let o = out.to_str().unwrap();
@@ -173,7 +177,8 @@ fn killed_runs_resume_to_the_tables_of_an_uninterrupted_run() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(rng.random_range(300..1800)));
+        let percent = rng.random_range(10..40);
+        std::thread::sleep(Duration::from_millis(clean_ms * percent / 100));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL: no chance to clean up
             kills += 1;
