@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{bin, ok, run_ok, write_spec};
+use common::{bin, ok, run_ok, write_spec, LONG};
 use polars::prelude::*;
 use spikesweep::output::read_metadata;
 use spikesweep::store::read_final;
@@ -320,22 +320,6 @@ fn a_byte_order_mark_in_a_csv_or_a_spec_is_skipped() {
     let stored = std::fs::read_to_string(out.join("spec.toml")).unwrap();
     assert!(stored.starts_with("name = \"bom\""), "the stored spec has no BOM");
 }
-
-/// The LONG spec of tests/scale.rs: 1200 trials, a few seconds.
-const LONG: &str = r#"
-name = "long"
-seed = 3
-replicates = 300
-[time]
-dt_ms = 0.02
-duration_ms = 2000.0
-transient_ms = 20.0
-[network]
-n = 2
-strength = 0.1
-[sweep]
-"noise.sigma" = [0.0, 2.0, 4.0, 6.0]
-"#;
 
 #[test]
 fn sighup_commits_finished_trials_and_resume_completes_the_tables() {

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assert_same_tables, bin, ok, spikesweep, write_spec};
+use common::{assert_same_tables, bin, ok, spikesweep, write_spec, LONG};
 use rand::{RngExt, SeedableRng};
 use spikesweep::store::read_final;
 use std::process::{Command, Stdio};
@@ -132,23 +132,6 @@ fn merge_names_missing_and_unfinished_shards_and_refuses_mixed_specs() {
     assert!(err.contains("1-of-4 were run by another spikesweep version"), "{err}");
     assert!(!out.join("trials.parquet").exists(), "nothing merged");
 }
-
-/// About 2 s of work in a release build on 2 cores (the test profile), long
-/// enough that a signal or a kill lands before the run is done.
-const LONG: &str = r#"
-name = "long"
-seed = 3
-replicates = 300
-[time]
-dt_ms = 0.02
-duration_ms = 2000.0
-transient_ms = 20.0
-[network]
-n = 2
-strength = 0.1
-[sweep]
-"noise.sigma" = [0.0, 2.0, 4.0, 6.0]
-"#;
 
 #[test]
 fn killed_runs_resume_to_the_tables_of_an_uninterrupted_run() {

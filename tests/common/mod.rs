@@ -7,6 +7,23 @@ use spikesweep::store::read_final;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// 1200 trials, about 2 s of work in a release build on 2 cores (the test
+/// profile): long enough that a signal or a kill lands before the run is done.
+pub const LONG: &str = r#"
+name = "long"
+seed = 3
+replicates = 300
+[time]
+dt_ms = 0.02
+duration_ms = 2000.0
+transient_ms = 20.0
+[network]
+n = 2
+strength = 0.1
+[sweep]
+"noise.sigma" = [0.0, 2.0, 4.0, 6.0]
+"#;
+
 /// The binary under test.
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_spikesweep"))
