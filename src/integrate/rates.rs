@@ -147,47 +147,13 @@ impl Rates {
     /// The table, computed by the exact path itself (in chunks, compiled
     /// for the widest instruction set: the same bits, faster).
     fn build_table(&self) -> RateTable {
-        const C: usize = 16;
         let points = ((GRID_MAX_MV - GRID_MIN_MV) / CHECKED_STEP_MV).round() as usize + 1;
-        let j = self.n_vars();
-        let span_rows = |span: usize| {
-            let mut regs = vec![[0.0; C]; self.program.n_registers()];
-            let (mut inf, mut second) = (vec![[0.0; C]; j], vec![[0.0; C]; j]);
-            // values[k]: J x_inf then J second values at grid point k.
-            let mut values = vec![0.0; points * 2 * j];
-            for start in (0..points).step_by(C) {
-                let v: [f64; C] =
-                    std::array::from_fn(|l| GRID_MIN_MV + (start + l).min(points - 1) as f64 * CHECKED_STEP_MV);
-                self.exact(&v, span, &mut regs, &mut inf, &mut second);
-                for l in 0..C.min(points - start) {
-                    let at = (start + l) * 2 * j;
-                    for q in 0..j {
-                        values[at + q] = inf[q][l];
-                        values[at + j + q] = second[q][l];
-                    }
-                }
-            }
-            let jp = self.padded_vars();
-            let mut flat = Vec::with_capacity(points * 4 * jp);
-            for k in 0..points {
-                let (this, next) = (
-                    &values[k * 2 * j..(k + 1) * 2 * j],
-                    &values[(k + 1).min(points - 1) * 2 * j..],
-                );
-                let diff: Vec<f64> = this.iter().zip(next).map(|(a, b)| b - a).collect();
-                for part in [&this[..j], &this[j..], &diff[..j], &diff[j..]] {
-                    flat.extend_from_slice(part);
-                    flat.extend(std::iter::repeat_n(0.0, jp - j));
-                }
-            }
-            flat
-        };
         let rows = crate::simd::run_widest(
             #[inline(always)]
             |_| {
                 let mut rows = Vec::new();
                 for span in 0..self.spans.len() {
-                    rows.push(CacheAligned::new(&span_rows(span)));
+                    rows.push(CacheAligned::new(&self.span_rows(span, points)));
                 }
                 rows
             },
@@ -197,6 +163,46 @@ impl Rates {
             jp: self.padded_vars(),
             last_row: (points - 1) as f64,
         }
+    }
+
+    /// Span `span`'s rows of the table over `points` grid voltages: per
+    /// point, J x_inf, J second values, then their differences to the next
+    /// point, each padded to [`Rates::padded_vars`]. Inlined into the
+    /// widest build (out of line, `mul_add` would be a call).
+    #[inline(always)]
+    fn span_rows(&self, span: usize, points: usize) -> Vec<f64> {
+        const C: usize = 16;
+        let j = self.n_vars();
+        let mut regs = vec![[0.0; C]; self.program.n_registers()];
+        let (mut inf, mut second) = (vec![[0.0; C]; j], vec![[0.0; C]; j]);
+        // values[k]: J x_inf then J second values at grid point k.
+        let mut values = vec![0.0; points * 2 * j];
+        for start in (0..points).step_by(C) {
+            let v: [f64; C] =
+                std::array::from_fn(|l| GRID_MIN_MV + (start + l).min(points - 1) as f64 * CHECKED_STEP_MV);
+            self.exact(&v, span, &mut regs, &mut inf, &mut second);
+            for l in 0..C.min(points - start) {
+                let at = (start + l) * 2 * j;
+                for q in 0..j {
+                    values[at + q] = inf[q][l];
+                    values[at + j + q] = second[q][l];
+                }
+            }
+        }
+        let jp = self.padded_vars();
+        let mut flat = Vec::with_capacity(points * 4 * jp);
+        for k in 0..points {
+            let (this, next) = (
+                &values[k * 2 * j..(k + 1) * 2 * j],
+                &values[(k + 1).min(points - 1) * 2 * j..],
+            );
+            let diff: Vec<f64> = this.iter().zip(next).map(|(a, b)| b - a).collect();
+            for part in [&this[..j], &this[j..], &diff[..j], &diff[j..]] {
+                flat.extend_from_slice(part);
+                flat.extend(std::iter::repeat_n(0.0, jp - j));
+            }
+        }
+        flat
     }
 
     /// x_inf and the second value of span `span` ([`Values`]) of every

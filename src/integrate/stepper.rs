@@ -11,21 +11,12 @@ use super::state::{Lanes, State};
 use super::{Method, StepInput, Workspace};
 use crate::model::expr::powi;
 use crate::model::Network;
-use crate::simd::Simd;
+use crate::simd::{Current, Simd};
 
 /// Widest chunk: two AVX-512 registers (four AVX2 ones) of f64 per value,
 /// so the CPU has independent chains to overlap. Rests of a stacked state
 /// go through chunks of 8, 4, 2 and 1 entries.
 pub const CHUNK: usize = 32;
-
-/// `g prod x^p (V - E)` with its numbers: one ionic current of the cell.
-#[derive(Debug, Clone, PartialEq)]
-struct Current {
-    g: f64,
-    e_mv: f64,
-    /// (variable, power).
-    gates: Vec<(usize, u32)>,
-}
 
 /// What a step needs of a configuration, gathered once per batch.
 #[derive(Debug, Clone)]
@@ -258,26 +249,56 @@ fn rates_and_drift<'s, const C: usize>(
     let v: &[f64; C] = full(&rate.v_mv, at);
     k.rates.eval(v, span, k.level, regs, inf, second);
     let (inf, second) = (&inf[..j], &second[..j]);
-    // The ionic current, outward positive: sum_c g_c prod x^p (V - E_c),
-    // with instantaneous gates at x_inf(V).
     let mut ion = [0.0; C];
-    let mut t = [0.0; C];
-    for cur in &k.currents {
-        affine(&mut t, v, cur.g, cur.e_mv);
-        for &(q, p) in &cur.gates {
-            let x: &[f64; C] = if k.instantaneous[q] {
-                &inf[q]
-            } else {
-                full(&rate.vars[q], at)
-            };
-            times_power(&mut t, x, p);
-        }
-        add_into(&mut ion, &t);
-    }
+    ionic_current(&mut ion, v, k, inf, &rate.vars, at);
     let mut f = [0.0; C];
     let inputs = [full(d.i_inj, at), full(d.gap, at), full(d.i_ext, at), full(d.drive, at)];
     drift(&mut f, v, &ion, inputs, k);
     (inf, second, f)
+}
+
+/// The ionic current, outward positive: `ion = sum_c g_c prod x^p (V -
+/// E_c)`, with instantaneous gates at x_inf(V) (`inf`) and the others
+/// from `vars` at `at`.
+#[inline(always)]
+fn ionic_current<const C: usize>(
+    ion: &mut [f64; C],
+    v: &[f64; C],
+    k: &Kernel,
+    inf: &[[f64; C]],
+    vars: &[Vec<f64>],
+    at: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if k.level >= Simd::Avx2 && C.is_multiple_of(4) {
+        // SAFETY: the level is one the CPU runs (crate::simd::run_at).
+        unsafe { crate::simd::avx2::ionic_current(ion, v, &k.currents, &k.instantaneous, inf, vars, at) };
+        return;
+    }
+    ionic_current_generic(ion, v, &k.currents, &k.instantaneous, inf, vars, at);
+}
+
+/// [`ionic_current`] in plain loops (the portable build, and the order of
+/// operations the per-level versions follow).
+#[inline(always)]
+pub(super) fn ionic_current_generic<const C: usize>(
+    ion: &mut [f64; C],
+    v: &[f64; C],
+    currents: &[Current],
+    instantaneous: &[bool],
+    inf: &[[f64; C]],
+    vars: &[Vec<f64>],
+    at: usize,
+) {
+    let mut t = [0.0; C];
+    for cur in currents {
+        affine(&mut t, v, cur.g, cur.e_mv);
+        for &(q, p) in &cur.gates {
+            let x: &[f64; C] = if instantaneous[q] { &inf[q] } else { full(&vars[q], at) };
+            times_power(&mut t, x, p);
+        }
+        add_into(ion, &t);
+    }
 }
 
 // The loops of a stage, each a function of its own: its `&mut` and `&`

@@ -1,5 +1,6 @@
 //! Tests of the stepper on lone networks built by hand.
 
+use super::stepper::ionic_current_generic;
 use super::*;
 use crate::model::neuron::{Kinetics, ModelDef};
 use crate::model::{Cell, Coupling, KineticSynapse, Network, RiseDecay};
@@ -321,4 +322,51 @@ fn gap_currents_sum_to_zero_and_pull_voltages_together() {
     let mut i = [0.0; 4];
     Coupling::new(&Topology::AllToAll, 4, 0.3).diffusive(&v, &mut i);
     assert!((i[0] - 34.5).abs() < 1e-12, "{}", i[0]);
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx2_ionic_current_matches<const C: usize>(rng: &mut Xoshiro256PlusPlus) {
+    use crate::simd::Current;
+    use rand::RngExt;
+    // Gate 0 with every power from 0 to 6 (the written-out ones and the
+    // general loop), gate 1 instantaneous, gate 2 once more, and a leak.
+    let mut currents: Vec<Current> = (0..=6)
+        .map(|p| Current {
+            g: rng.random_range(0.1..150.0),
+            e_mv: rng.random_range(-90.0..60.0),
+            gates: vec![(0, p), (1, 3), (2, 1)],
+        })
+        .collect();
+    currents.push(Current {
+        g: 0.3,
+        e_mv: -54.387,
+        gates: vec![],
+    });
+    let instantaneous = [false, true, false];
+    let at = 3;
+    let vars: Vec<Vec<f64>> = (0..3)
+        .map(|_| (0..C + at).map(|_| rng.random::<f64>()).collect())
+        .collect();
+    let inf: Vec<[f64; C]> = (0..3).map(|_| std::array::from_fn(|_| rng.random::<f64>())).collect();
+    let v: [f64; C] = std::array::from_fn(|_| rng.random_range(-100.0..60.0));
+    let (mut generic, mut avx2) = ([0.0; C], [0.0; C]);
+    ionic_current_generic(&mut generic, &v, &currents, &instantaneous, &inf, &vars, at);
+    // SAFETY: the caller checked that the CPU runs AVX2 and FMA.
+    unsafe { crate::simd::avx2::ionic_current(&mut avx2, &v, &currents, &instantaneous, &inf, &vars, at) };
+    assert_eq!(avx2.map(f64::to_bits), generic.map(f64::to_bits), "C = {C}");
+}
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn the_avx2_ionic_current_gives_the_bits_of_the_generic_loop() {
+    // The run-level test covers the powers of the built-in models; this
+    // one every power up to 6 and both widths of the AVX2 loop.
+    if crate::simd::simd() < Simd::Avx2 {
+        return;
+    }
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+    for _ in 0..20 {
+        avx2_ionic_current_matches::<4>(&mut rng);
+        avx2_ionic_current_matches::<32>(&mut rng);
+    }
 }

@@ -4,6 +4,8 @@
 
 use std::arch::x86_64::*;
 
+use super::Current;
+
 /// Interpolates rows of a rate table, four entries at a time: for entry l
 /// and variable q, `inf[q][l] = x + w dx` and `second[q][l] = s + w ds`
 /// from row `row[l]` (`rows` holds rows of `4 JP` numbers: JP x_inf, JP
@@ -78,5 +80,114 @@ fn transpose(v: [__m256d; 4]) -> [__m256d; 4] {
             _mm256_permute2f128_pd(t0, t2, 0x31),
             _mm256_permute2f128_pd(t1, t3, 0x31),
         ]
+    }
+}
+
+/// The ionic current `ion[l] = sum_c g_c prod x_q[l]^p (v[l] - E_c)`,
+/// in the order of the generic loop in the stepper (the same bits): gate
+/// q's chunk is `inf[q]` if it is instantaneous, else `vars[q][at..]`.
+/// Row by row as the generic loop, which the compiler left scalar for a
+/// whole chunk; the gate's row and power are looked up once per row, not
+/// per register. C must be a multiple of 4.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub fn ionic_current<const C: usize>(
+    ion: &mut [f64; C],
+    v: &[f64; C],
+    currents: &[Current],
+    instantaneous: &[bool],
+    inf: &[[f64; C]],
+    vars: &[Vec<f64>],
+    at: usize,
+) {
+    assert!(C.is_multiple_of(4));
+    let mut t = [0.0; C];
+    for i in (0..C).step_by(4) {
+        store(ion, i, _mm256_setzero_pd());
+    }
+    for cur in currents {
+        let (g, e) = (_mm256_set1_pd(cur.g), _mm256_set1_pd(cur.e_mv));
+        for i in (0..C).step_by(4) {
+            store(&mut t, i, _mm256_mul_pd(g, _mm256_sub_pd(load(v, i), e)));
+        }
+        for &(q, p) in &cur.gates {
+            let x: &[f64] = if instantaneous[q] {
+                &inf[q]
+            } else {
+                &vars[q][at..at + C]
+            };
+            match p {
+                1 => times_power::<C, 1>(&mut t, x),
+                3 => times_power::<C, 3>(&mut t, x),
+                4 => times_power::<C, 4>(&mut t, x),
+                _ => {
+                    for i in (0..C).step_by(4) {
+                        let y = _mm256_mul_pd(load(&t, i), power(load(x, i), p));
+                        store(&mut t, i, y);
+                    }
+                }
+            }
+        }
+        for i in (0..C).step_by(4) {
+            let y = _mm256_add_pd(load(ion, i), load(&t, i));
+            store(ion, i, y);
+        }
+    }
+}
+
+/// `t *= x^P` for a power known at compile time.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn times_power<const C: usize, const P: u32>(t: &mut [f64; C], x: &[f64]) {
+    for i in (0..C).step_by(4) {
+        let y = _mm256_mul_pd(load(t, i), power(load(x, i), P));
+        store(t, i, y);
+    }
+}
+
+/// `xs[i..i + 4] = y`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn store(xs: &mut [f64], i: usize, y: __m256d) {
+    let four = &mut xs[i..i + 4];
+    // SAFETY: the slice holds the 4 numbers stored.
+    unsafe { _mm256_storeu_pd(four.as_mut_ptr(), y) }
+}
+
+/// `xs[i..i + 4]` into a register.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn load(xs: &[f64], i: usize) -> __m256d {
+    let four = &xs[i..i + 4];
+    // SAFETY: the slice holds the 4 numbers loaded.
+    unsafe { _mm256_loadu_pd(four.as_ptr()) }
+}
+
+/// `x^p` with the multiplications of `crate::model::expr::powi` (the
+/// generic loop writes the common powers out in the same order).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn power(x: __m256d, p: u32) -> __m256d {
+    match p {
+        1 => x,
+        3 => _mm256_mul_pd(x, _mm256_mul_pd(x, x)),
+        4 => {
+            let x2 = _mm256_mul_pd(x, x);
+            _mm256_mul_pd(x2, x2)
+        }
+        _ => {
+            let (mut base, mut e, mut acc) = (x, p, _mm256_set1_pd(1.0));
+            while e > 0 {
+                if e & 1 == 1 {
+                    acc = _mm256_mul_pd(acc, base);
+                }
+                base = _mm256_mul_pd(base, base);
+                e >>= 1;
+            }
+            acc
+        }
     }
 }

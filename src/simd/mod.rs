@@ -3,7 +3,8 @@
 //! x86-64 (or another architecture), and the widest this CPU runs is
 //! chosen at run time, so one binary serves every machine. The code is
 //! one generic algorithm; where the compiler cannot vectorise a step on
-//! its own (the rate table's transposed rows), the level chosen here is
+//! its own (the rate table's transposed rows, the ionic current's runtime
+//! loops over currents and gates), the level chosen here is
 //! handed down and picks a per-level implementation ([`avx2`]). Every
 //! build runs the same IEEE operations in the same order (`mul_add` is one
 //! rounding everywhere), so they give the same bits (tested in run.rs): a
@@ -11,6 +12,15 @@
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
+
+/// One ionic current of the cell as the kernel sees it: `g prod x^p (V - E)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Current {
+    pub g: f64,
+    pub e_mv: f64,
+    /// (variable, power).
+    pub gates: Vec<(usize, u32)>,
+}
 
 /// An instruction-set level, narrowest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
