@@ -270,6 +270,12 @@ fn ionic_current<const C: usize>(
     at: usize,
 ) {
     #[cfg(target_arch = "x86_64")]
+    if k.level == Simd::Avx512 && C.is_multiple_of(8) {
+        // SAFETY: the level is one the CPU runs (crate::simd::run_at).
+        unsafe { crate::simd::avx512::ionic_current(ion, v, &k.currents, &k.instantaneous, inf, vars, at) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
     if k.level >= Simd::Avx2 && C.is_multiple_of(4) {
         // SAFETY: the level is one the CPU runs (crate::simd::run_at).
         unsafe { crate::simd::avx2::ionic_current(ion, v, &k.currents, &k.instantaneous, inf, vars, at) };

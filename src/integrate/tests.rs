@@ -325,7 +325,7 @@ fn gap_currents_sum_to_zero_and_pull_voltages_together() {
 }
 
 #[cfg(target_arch = "x86_64")]
-fn avx2_ionic_current_matches<const C: usize>(rng: &mut Xoshiro256PlusPlus) {
+fn simd_ionic_current_matches<const C: usize>(rng: &mut Xoshiro256PlusPlus) {
     use crate::simd::Current;
     use rand::RngExt;
     // Gate 0 with every power from 0 to 6 (the written-out ones and the
@@ -353,20 +353,28 @@ fn avx2_ionic_current_matches<const C: usize>(rng: &mut Xoshiro256PlusPlus) {
     ionic_current_generic(&mut generic, &v, &currents, &instantaneous, &inf, &vars, at);
     // SAFETY: the caller checked that the CPU runs AVX2 and FMA.
     unsafe { crate::simd::avx2::ionic_current(&mut avx2, &v, &currents, &instantaneous, &inf, &vars, at) };
-    assert_eq!(avx2.map(f64::to_bits), generic.map(f64::to_bits), "C = {C}");
+    assert_eq!(avx2.map(f64::to_bits), generic.map(f64::to_bits), "AVX2, C = {C}");
+    if crate::simd::simd() == Simd::Avx512 && C.is_multiple_of(8) {
+        let mut avx512 = [0.0; C];
+        // SAFETY: just checked.
+        unsafe { crate::simd::avx512::ionic_current(&mut avx512, &v, &currents, &instantaneous, &inf, &vars, at) };
+        assert_eq!(avx512.map(f64::to_bits), generic.map(f64::to_bits), "AVX-512, C = {C}");
+    }
 }
 
 #[test]
 #[cfg(target_arch = "x86_64")]
-fn the_avx2_ionic_current_gives_the_bits_of_the_generic_loop() {
+fn the_simd_ionic_currents_give_the_bits_of_the_generic_loop() {
     // The run-level test covers the powers of the built-in models; this
-    // one every power up to 6 and both widths of the AVX2 loop.
+    // one every power up to 6, for AVX2 and (where the CPU has it)
+    // AVX-512, at chunk widths 4, 8 and 32.
     if crate::simd::simd() < Simd::Avx2 {
         return;
     }
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
     for _ in 0..20 {
-        avx2_ionic_current_matches::<4>(&mut rng);
-        avx2_ionic_current_matches::<32>(&mut rng);
+        simd_ionic_current_matches::<4>(&mut rng);
+        simd_ionic_current_matches::<8>(&mut rng);
+        simd_ionic_current_matches::<32>(&mut rng);
     }
 }

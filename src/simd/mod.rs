@@ -5,13 +5,15 @@
 //! one generic algorithm; where the compiler cannot vectorise a step on
 //! its own (the rate table's transposed rows, the ionic current's runtime
 //! loops over currents and gates), the level chosen here is
-//! handed down and picks a per-level implementation ([`avx2`]). Every
+//! handed down and picks a per-level implementation ([`avx2`], [`avx512`]). Every
 //! build runs the same IEEE operations in the same order (`mul_add` is one
 //! rounding everywhere), so they give the same bits (tested in run.rs): a
 //! results file does not depend on the machine.
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
 
 /// One ionic current of the cell as the kernel sees it: `g prod x^p (V - E)`.
 #[derive(Debug, Clone, PartialEq)]
