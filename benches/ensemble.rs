@@ -100,6 +100,16 @@ fn main() {
             numpy_pair,
         );
     }
+    // A sweep point of 8 replicates: the lanes fill chunks of 16 entries,
+    // not 32 (exact rates there once ran 8x slower than in full chunks).
+    for (label, integrator) in MODES {
+        let few = plan_with(2, 8, 1000.0, false, integrator);
+        row(
+            &format!("8 seed pair trials x 1000 ms, chunks of 16 (numpy 10000 x 100 ms){label}"),
+            rate(&few, 1),
+            numpy_pair,
+        );
+    }
     // Other models, default rates, against HH per neuron-step (the numpy
     // baseline is HH's).
     for (model, drive) in [("wang-buzsaki", 1.0), ("traub-miles", 2.0), ("pospischil-rs", 5.0)] {

@@ -576,6 +576,7 @@ impl Program {
     /// of at least [`Program::n_registers`] rows. Output k is then
     /// `regs[self.output(k)]`.
     #[inline(always)]
+    #[allow(clippy::redundant_closure)] // closures, not function items: see `each`
     pub fn eval<const C: usize>(&self, v: &[f64; C], regs: &mut [[f64; C]]) {
         // Each instruction reads earlier registers only: split there, so
         // the loops see their output apart from their inputs (see `each`).
@@ -585,17 +586,71 @@ impl Program {
             match *op {
                 Op::Const(c) => *r = [c; C],
                 Op::V => *r = *v,
-                Op::Neg(a) => each(r, &done[a], |x| -x),
-                Op::Add(a, b) => each2(r, &done[a], &done[b], |x, y| x + y),
-                Op::Sub(a, b) => each2(r, &done[a], &done[b], |x, y| x - y),
-                Op::Mul(a, b) => each2(r, &done[a], &done[b], |x, y| x * y),
-                Op::Div(a, b) => each2(r, &done[a], &done[b], |x, y| x / y),
-                Op::Powi(a, n) => each(r, &done[a], |x| powi(x, n)),
+                Op::Neg(a) => each(
+                    r,
+                    &done[a],
+                    #[inline(always)]
+                    |x| -x,
+                ),
+                Op::Add(a, b) => each2(
+                    r,
+                    &done[a],
+                    &done[b],
+                    #[inline(always)]
+                    |x, y| x + y,
+                ),
+                Op::Sub(a, b) => each2(
+                    r,
+                    &done[a],
+                    &done[b],
+                    #[inline(always)]
+                    |x, y| x - y,
+                ),
+                Op::Mul(a, b) => each2(
+                    r,
+                    &done[a],
+                    &done[b],
+                    #[inline(always)]
+                    |x, y| x * y,
+                ),
+                Op::Div(a, b) => each2(
+                    r,
+                    &done[a],
+                    &done[b],
+                    #[inline(always)]
+                    |x, y| x / y,
+                ),
+                Op::Powi(a, n) => each(
+                    r,
+                    &done[a],
+                    #[inline(always)]
+                    |x| powi(x, n),
+                ),
                 Op::Powf(a, b) => each2(r, &done[a], &done[b], f64::powf),
-                Op::Call(Func::Exp, a) => each(r, &done[a], vmath::exp),
-                Op::Call(Func::Expm1, a) => each(r, &done[a], vmath::expm1),
-                Op::Call(Func::Bern, a) => each(r, &done[a], vmath::bern),
-                Op::Call(Func::Sqrt, a) => each(r, &done[a], f64::sqrt),
+                Op::Call(Func::Exp, a) => each(
+                    r,
+                    &done[a],
+                    #[inline(always)]
+                    |x| vmath::exp(x),
+                ),
+                Op::Call(Func::Expm1, a) => each(
+                    r,
+                    &done[a],
+                    #[inline(always)]
+                    |x| vmath::expm1(x),
+                ),
+                Op::Call(Func::Bern, a) => each(
+                    r,
+                    &done[a],
+                    #[inline(always)]
+                    |x| vmath::bern(x),
+                ),
+                Op::Call(Func::Sqrt, a) => each(
+                    r,
+                    &done[a],
+                    #[inline(always)]
+                    |x| x.sqrt(),
+                ),
                 Op::Call(f, a) => each(r, &done[a], |x| f.apply(x)),
             }
         }
@@ -643,7 +698,10 @@ impl Program {
 /// knows `r` and `x` apart (`&mut` and `&` arguments do not overlap) and
 /// vectorises the loop; written as plain indexing, since the array helpers
 /// (`map`, `from_fn`) are not always inlined, and out of line their
-/// `mul_add`s lose the caller's FMA.
+/// `mul_add`s lose the caller's FMA. For the same reason `f` is a closure
+/// marked `#[inline(always)]`, not a function item: passed as
+/// `vmath::exp`, chunks under 32 entries called it out of line, through a
+/// software `fma`, 8 times slower.
 #[inline(always)]
 fn each<const C: usize>(r: &mut [f64; C], x: &[f64; C], f: impl Fn(f64) -> f64) {
     for l in 0..C {
