@@ -1,0 +1,141 @@
+//! Unit tests of the expression language: parsing, constant folding,
+//! removable singularities and the compiled program.
+
+use super::*;
+
+fn compiled(text: &str, params: &[(&str, f64)]) -> Expr {
+    let value = |name: &str| params.iter().find(|(n, _)| *n == name).expect("known").1;
+    Expr::parse(text).unwrap().compile(&value)
+}
+
+#[test]
+fn precedence_and_associativity() {
+    let at = |t: &str| compiled(t, &[]).at(2.0);
+    assert_eq!(at("1 + 2 * 3"), 7.0);
+    assert_eq!(at("-v^2"), -4.0, "^ binds tighter than unary minus");
+    assert_eq!(at("2^3^2"), 512.0, "^ groups to the right");
+    assert_eq!(at("8 / 2 / 2"), 2.0, "/ groups to the left");
+    assert_eq!(at("1 - 2 - 3"), -4.0);
+    assert_eq!(at("(1 + v) * 3e-1"), 0.8999999999999999);
+    assert_eq!(at("2.5E+1 - .5"), 24.5);
+    assert_eq!(at("sqrt(v * 8) + tanh(0) + log(1)"), 4.0);
+}
+
+#[test]
+fn parse_errors_say_what_and_where() {
+    let err = |t: &str| Expr::parse(t).unwrap_err().to_string();
+    assert_eq!(
+        err("1 +"),
+        "the expression ends where a number, name or `(` belongs at character 4"
+    );
+    assert_eq!(err("exp(v"), "missing `)` after the argument of exp at character 6");
+    assert_eq!(
+        err("cosh(v)"),
+        "unknown function `cosh` (allowed: exp, expm1, log, sqrt, tanh) at character 1"
+    );
+    assert_eq!(err("v $ 2"), "unexpected `$` at character 3");
+    assert_eq!(err("(v + 1"), "missing `)` at character 7");
+}
+
+#[test]
+fn parameters_are_listed_and_written_in() {
+    let e = Expr::parse("g_na * m_x * (v - e_na) + g_na").unwrap();
+    assert_eq!(e.params(), vec!["g_na", "m_x", "e_na"]);
+    assert_eq!(compiled("g * (v - e)", &[("g", 2.0), ("e", 50.0)]).at(60.0), 20.0);
+    // Subtrees without v are folded to one number.
+    assert_eq!(
+        compiled("exp(a) * 2 + v", &[("a", 0.0)]),
+        Expr::Add(Box::new(Expr::Num(2.0)), Box::new(Expr::V))
+    );
+}
+
+/// The HH alpha_m of Dayan & Abbott, in three spellings an author might use.
+const ALPHA_M: [&str; 3] = [
+    "0.1 * (v + 40) / (1 - exp(-(v + 40) / 10))",
+    "(0.1 * v + 4) / (1 - exp(-0.1 * v - 4))",
+    "-0.1 * (v + 40) / (exp(-(v + 40) / 10) - 1)",
+];
+
+#[test]
+fn removable_singularities_are_finite_and_smooth_at_and_around_the_root() {
+    for text in ALPHA_M {
+        let e = compiled(text, &[]);
+        assert!(format!("{e}").contains("bern"), "{text} -> {e}");
+        // Limit: 0.1 * 10 = 1 per ms, exactly.
+        assert_eq!(e.at(-40.0), 1.0, "{text}");
+        // 1e-12 around the root: slope of x/(1 - e^-x) is 1/2 in x =
+        // (v + 40)/10, so 0.05 per mV: within 1e-12 of 1 +- 5e-14.
+        for dv in [-1e-12, 1e-12] {
+            let want = 1.0 + 0.05 * dv;
+            assert!(
+                (e.at(-40.0 + dv) - want).abs() < 1e-15,
+                "{text} at -40 + {dv}: {}",
+                e.at(-40.0 + dv)
+            );
+        }
+        // Away from it, the rate as written (with libm) to 1e-14.
+        for v in [-100.0, -60.0, -40.5, -39.5, 0.0, 50.0] {
+            let naive = 0.1 * (v + 40.0) / (1.0 - (-(v + 40.0) / 10.0f64).exp());
+            assert!((e.at(v) / naive - 1.0).abs() < 1e-14, "{text} at {v}");
+        }
+    }
+}
+
+#[test]
+fn traub_miles_forms_with_a_parameter_in_the_root() {
+    // am = 0.32 (13 - v + VT) / (exp((13 - v + VT)/4) - 1): root at
+    // v = 13 + VT, limit 0.32 * 4 = 1.28.
+    let e = compiled("0.32 * (13 - v + vt) / (exp((13 - v + vt) / 4) - 1)", &[("vt", -63.0)]);
+    assert!((e.at(-50.0) - 1.28).abs() < 1e-15, "{}", e.at(-50.0));
+    // bm = 0.28 (v - VT - 40) / (exp((v - VT - 40)/5) - 1): limit 1.4.
+    let e = compiled("0.28 * (v - vt - 40) / (exp((v - vt - 40) / 5) - 1)", &[("vt", -63.0)]);
+    assert!((e.at(-23.0) - 1.4).abs() < 1e-15);
+}
+
+#[test]
+fn a_real_pole_is_not_rewritten() {
+    // Numerator and denominator vanish at different voltages: a pole
+    // the model checks reject, not something to smooth over.
+    let e = compiled("(v + 30) / (1 - exp(-(v + 40) / 10))", &[]);
+    assert!(!format!("{e}").contains("bern"));
+    assert!(e.at(-40.0).is_infinite());
+    // expm1 is still used: accurate near the pole.
+    assert!(format!("{e}").contains("expm1"));
+}
+
+#[test]
+fn the_program_gives_the_bits_of_the_tree_and_shares_subexpressions() {
+    let rates = [
+        compiled(ALPHA_M[0], &[]),
+        compiled("4 * exp(-(v + 65) / 18)", &[]),
+        compiled("0.07 * exp(-(v + 65) / 20)", &[]),
+        compiled("1 / (1 + exp(-(v + 35) / 10))", &[]),
+        compiled("(v + 65)^3 / 1000 + sqrt(abs_v)", &[("abs_v", 4.0)]),
+    ];
+    let program = Program::new(&rates);
+    let vs: [f64; 8] = [-100.0, -65.0, -40.0, -39.999, -12.5, 0.0, 30.0, 99.9];
+    let mut regs = vec![[0.0; 8]; program.n_registers()];
+    program.eval(&vs, &mut regs);
+    for (k, e) in rates.iter().enumerate() {
+        for (l, &v) in vs.iter().enumerate() {
+            assert_eq!(
+                regs[program.output(k)][l].to_bits(),
+                e.at(v).to_bits(),
+                "rate {k} at {v}"
+            );
+        }
+    }
+    // (v + 65) appears in three rates and is computed once.
+    let adds = program.ops.iter().filter(|op| matches!(op, Op::Add(_, _))).count();
+    let plus_65 = program.ops.iter().filter(|op| **op == Op::Const(65.0)).count();
+    assert_eq!(plus_65, 1, "{:?}", program.ops);
+    assert!(adds <= 5, "{adds} additions: {:?}", program.ops);
+}
+
+#[test]
+fn powers_multiply_in_a_fixed_order() {
+    assert_eq!(powi(3.0, 4), 81.0);
+    assert_eq!(powi(2.0, -2), 0.25);
+    assert_eq!(pow(2.0, 0.5), 2f64.sqrt());
+    assert_eq!(compiled("v^3", &[]).at(-2.0), -8.0);
+}
