@@ -4,6 +4,7 @@
 
 use std::arch::x86_64::*;
 
+use super::current::F64s;
 use super::Current;
 
 /// Interpolates rows of a rate table, four entries at a time: for entry l
@@ -83,12 +84,8 @@ fn transpose(v: [__m256d; 4]) -> [__m256d; 4] {
     }
 }
 
-/// The ionic current `ion[l] = sum_c g_c prod x_q[l]^p (v[l] - E_c)`,
-/// in the order of the generic loop in the stepper (the same bits): gate
-/// q's chunk is `inf[q]` if it is instantaneous, else `vars[q][at..]`.
-/// Row by row as the generic loop, which the compiler left scalar for a
-/// whole chunk; the gate's row and power are looked up once per row, not
-/// per register. C must be a multiple of 4.
+/// [`super::current::ionic_current`] in AVX2 registers (four entries).
+/// C must be a multiple of 4.
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA.
@@ -103,91 +100,37 @@ pub fn ionic_current<const C: usize>(
     vars: &[Vec<f64>],
     at: usize,
 ) {
-    assert!(C.is_multiple_of(4));
-    let mut t = [0.0; C];
-    for i in (0..C).step_by(4) {
-        store(ion, i, _mm256_setzero_pd());
+    // SAFETY: this function is compiled for AVX2.
+    unsafe { super::current::ionic_current::<__m256d, C>(ion, v, currents, instantaneous, inf, vars, at) }
+}
+
+// SAFETY (every method): called only from functions compiled for AVX2.
+impl F64s for __m256d {
+    const LANES: usize = 4;
+    #[inline(always)]
+    unsafe fn splat(x: f64) -> Self {
+        unsafe { _mm256_set1_pd(x) }
     }
-    for cur in currents {
-        let (g, e) = (_mm256_set1_pd(cur.g), _mm256_set1_pd(cur.e_mv));
-        for i in (0..C).step_by(4) {
-            store(&mut t, i, _mm256_mul_pd(g, _mm256_sub_pd(load(v, i), e)));
-        }
-        for &(q, p) in &cur.gates {
-            let x: &[f64] = if instantaneous[q] {
-                &inf[q]
-            } else {
-                &vars[q][at..at + C]
-            };
-            match p {
-                1 => times_power::<C, 1>(&mut t, x),
-                3 => times_power::<C, 3>(&mut t, x),
-                4 => times_power::<C, 4>(&mut t, x),
-                _ => {
-                    for i in (0..C).step_by(4) {
-                        let y = _mm256_mul_pd(load(&t, i), power(load(x, i), p));
-                        store(&mut t, i, y);
-                    }
-                }
-            }
-        }
-        for i in (0..C).step_by(4) {
-            let y = _mm256_add_pd(load(ion, i), load(&t, i));
-            store(ion, i, y);
-        }
+    #[inline(always)]
+    unsafe fn load(xs: &[f64], i: usize) -> Self {
+        let four = &xs[i..i + 4];
+        unsafe { _mm256_loadu_pd(four.as_ptr()) }
     }
-}
-
-/// `t *= x^P` for a power known at compile time.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn times_power<const C: usize, const P: u32>(t: &mut [f64; C], x: &[f64]) {
-    for i in (0..C).step_by(4) {
-        let y = _mm256_mul_pd(load(t, i), power(load(x, i), P));
-        store(t, i, y);
+    #[inline(always)]
+    unsafe fn store(self, xs: &mut [f64], i: usize) {
+        let four = &mut xs[i..i + 4];
+        unsafe { _mm256_storeu_pd(four.as_mut_ptr(), self) }
     }
-}
-
-/// `xs[i..i + 4] = y`.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn store(xs: &mut [f64], i: usize, y: __m256d) {
-    let four = &mut xs[i..i + 4];
-    // SAFETY: the slice holds the 4 numbers stored.
-    unsafe { _mm256_storeu_pd(four.as_mut_ptr(), y) }
-}
-
-/// `xs[i..i + 4]` into a register.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn load(xs: &[f64], i: usize) -> __m256d {
-    let four = &xs[i..i + 4];
-    // SAFETY: the slice holds the 4 numbers loaded.
-    unsafe { _mm256_loadu_pd(four.as_ptr()) }
-}
-
-/// `x^p` with the multiplications of `crate::model::expr::powi` (the
-/// generic loop writes the common powers out in the same order).
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn power(x: __m256d, p: u32) -> __m256d {
-    match p {
-        1 => x,
-        3 => _mm256_mul_pd(x, _mm256_mul_pd(x, x)),
-        4 => {
-            let x2 = _mm256_mul_pd(x, x);
-            _mm256_mul_pd(x2, x2)
-        }
-        _ => {
-            let (mut base, mut e, mut acc) = (x, p, _mm256_set1_pd(1.0));
-            while e > 0 {
-                if e & 1 == 1 {
-                    acc = _mm256_mul_pd(acc, base);
-                }
-                base = _mm256_mul_pd(base, base);
-                e >>= 1;
-            }
-            acc
-        }
+    #[inline(always)]
+    unsafe fn add(self, y: Self) -> Self {
+        unsafe { _mm256_add_pd(self, y) }
+    }
+    #[inline(always)]
+    unsafe fn sub(self, y: Self) -> Self {
+        unsafe { _mm256_sub_pd(self, y) }
+    }
+    #[inline(always)]
+    unsafe fn mul(self, y: Self) -> Self {
+        unsafe { _mm256_mul_pd(self, y) }
     }
 }

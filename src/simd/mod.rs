@@ -14,6 +14,8 @@
 pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod current;
 
 /// One ionic current of the cell as the kernel sees it: `g prod x^p (V - E)`.
 #[derive(Debug, Clone, PartialEq)]
