@@ -55,6 +55,32 @@ fn time_ensemble(plan: &Plan, threads: usize, repeats: usize) -> f64 {
     walls[walls.len() / 2]
 }
 
+/// The most two threads can give on this machine: two independent
+/// one-thread runs of all of `plan`'s trials at once, against one alone
+/// (`alone_s` wall seconds; medians of `repeats`). Below 2 when the cores slow each other down
+/// (shared cache, memory, clock), which no scheduling can win back.
+fn side_by_side_speedup(plan: &Plan, alone_s: f64, repeats: usize) -> f64 {
+    let ids: Vec<u32> = (0..plan.n_trials()).collect();
+    let pools: Vec<rayon::ThreadPool> = (0..2)
+        .map(|_| rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap())
+        .collect();
+    let run =
+        |pool: &rayon::ThreadPool| std::hint::black_box(run_ensemble(plan, &ids, pool, &|_| {}, &|_| {}, &|| false));
+    let mut walls: Vec<f64> = (0..repeats)
+        .map(|_| {
+            let t = Instant::now();
+            std::thread::scope(|s| {
+                for pool in &pools {
+                    s.spawn(|| run(pool).len());
+                }
+            });
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    walls.sort_by(f64::total_cmp);
+    2.0 * alone_s / walls[walls.len() / 2]
+}
+
 fn python() -> String {
     std::env::var("PYTHON").unwrap_or_else(|_| {
         let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
@@ -162,8 +188,10 @@ fn main() {
     for (label, integrator) in MODES {
         let pair = plan_with(2, 2000, 100.0, false, integrator);
         let (one, two) = (rate(&pair, 1), rate(&pair, 2));
+        let ceiling = side_by_side_speedup(&pair, pair.neuron_steps() as f64 / one, REPEATS);
         println!(
-            "| pair ensemble (2000 x 100 ms) on 2 threads{label}: {two:.3e} neuron-steps/s, speed-up {:.2}x over 1 thread | | | |",
+            "| pair ensemble (2000 x 100 ms) on 2 threads{label}: {two:.3e} neuron-steps/s, speed-up {:.2}x over 1 thread \
+             (this machine's ceiling: {ceiling:.2}x) | | | |",
             two / one
         );
     }
