@@ -68,6 +68,16 @@ impl Func {
             Func::Bern => vmath::bern(x),
         }
     }
+
+    /// `self(x)` given `ex = e^x` ([`Expr::FromExp`]): `expm1` and `bern`.
+    #[inline(always)]
+    pub fn apply_from_exp(self, x: f64, ex: f64) -> f64 {
+        match self {
+            Func::Expm1 => vmath::expm1_from_exp(x, ex),
+            Func::Bern => vmath::bern_from_exp(x, ex),
+            f => panic!("{} is not computed from a given exponential", f.name()),
+        }
+    }
 }
 
 /// A parsed expression.
@@ -85,6 +95,9 @@ pub enum Expr {
     Div(Box<Expr>, Box<Expr>),
     Pow(Box<Expr>, Box<Expr>),
     Call(Func, Box<Expr>),
+    /// `f(x)` computed from `x` and a given `e^x` (`expm1` or `bern` whose
+    /// exponential is shared with other rates: [`optimize`]).
+    FromExp(Func, Box<Expr>, Box<Expr>),
 }
 
 /// Why a text is not an expression: what, and where (byte offset).
@@ -129,7 +142,12 @@ impl Expr {
         match self {
             Expr::Num(_) | Expr::V | Expr::Param(_) => {}
             Expr::Neg(a) | Expr::Call(_, a) => a.visit(f),
-            Expr::Add(a, b) | Expr::Sub(a, b) | Expr::Mul(a, b) | Expr::Div(a, b) | Expr::Pow(a, b) => {
+            Expr::Add(a, b)
+            | Expr::Sub(a, b)
+            | Expr::Mul(a, b)
+            | Expr::Div(a, b)
+            | Expr::Pow(a, b)
+            | Expr::FromExp(_, a, b) => {
                 a.visit(f);
                 b.visit(f);
             }
@@ -158,6 +176,7 @@ impl Expr {
             Expr::Div(a, b) => a.at(v_mv) / b.at(v_mv),
             Expr::Pow(a, b) => pow(a.at(v_mv), b.at(v_mv)),
             Expr::Call(f, a) => f.apply(a.at(v_mv)),
+            Expr::FromExp(f, x, ex) => f.apply_from_exp(x.at(v_mv), ex.at(v_mv)),
         }
     }
 }
@@ -208,6 +227,7 @@ impl fmt::Display for Expr {
             Expr::Div(a, b) => write!(f, "({a} / {b})"),
             Expr::Pow(a, b) => write!(f, "({a} ^ {b})"),
             Expr::Call(func, a) => write!(f, "{}({a})", func.name()),
+            Expr::FromExp(func, x, ex) => write!(f, "{}_from_exp({x}, {ex})", func.name()),
         }
     }
 }
@@ -406,6 +426,10 @@ fn fold(e: &Expr, value: &dyn Fn(&str) -> f64) -> Expr {
             Num(x) => Num(f.apply(x)),
             a => Call(*f, Box::new(a)),
         },
+        FromExp(f, x, ex) => match (fold(x, value), fold(ex, value)) {
+            (Num(x), Num(ex)) => Num(f.apply_from_exp(x, ex)),
+            (x, ex) => FromExp(*f, Box::new(x), Box::new(ex)),
+        },
         Add(a, b) => bin(a, b, Add, |x, y| x + y),
         Sub(a, b) => bin(a, b, Sub, |x, y| x - y),
         Mul(a, b) => bin(a, b, Mul, |x, y| x * y),
@@ -491,6 +515,11 @@ fn remove_singularities(e: Expr) -> Expr {
         Mul(a, b) => Mul(Box::new(remove_singularities(*a)), Box::new(remove_singularities(*b))),
         Div(a, b) => Div(Box::new(remove_singularities(*a)), Box::new(remove_singularities(*b))),
         Pow(a, b) => Pow(Box::new(remove_singularities(*a)), Box::new(remove_singularities(*b))),
+        FromExp(f, x, ex) => FromExp(
+            f,
+            Box::new(remove_singularities(*x)),
+            Box::new(remove_singularities(*ex)),
+        ),
         leaf => leaf,
     };
     // exp(X) - 1 and its relatives -> c expm1(X).
@@ -538,9 +567,17 @@ enum Op {
     Sub(usize, usize),
     Mul(usize, usize),
     Div(usize, usize),
-    Powi(usize, i32),
+    /// `x + c`, `x * c`, `c - x`, `x / c` and `c / x` for a constant c:
+    /// the same IEEE operations as with a register of c's, without one.
+    AddC(usize, f64),
+    MulC(usize, f64),
+    CSub(usize, f64),
+    DivC(usize, f64),
+    CDiv(usize, f64),
     Powf(usize, usize),
     Call(Func, usize),
+    /// [`Expr::FromExp`]: the function, x and e^x.
+    CallFromExp(Func, usize, usize),
 }
 
 /// `r[l] = body` for every entry l, `x` (and `y`) bound to the operands'
@@ -581,10 +618,12 @@ pub struct Program {
 }
 
 impl Program {
-    /// The program computing `exprs` (compiled: no parameters left).
+    /// The program computing `exprs` (compiled: no parameters left),
+    /// rewritten for speed ([`optimize`]: shared exponentials, affine
+    /// forms).
     pub fn new(exprs: &[Expr]) -> Program {
         let mut b = Builder::default();
-        let outputs = exprs.iter().map(|e| b.lower(e)).collect();
+        let outputs = optimize(exprs).iter().map(|e| b.lower(e)).collect();
         Program { ops: b.ops, outputs }
     }
 
@@ -615,13 +654,22 @@ impl Program {
                 Op::Sub(a, b) => each!(r, &done[a], &done[b], |x, y| x - y),
                 Op::Mul(a, b) => each!(r, &done[a], &done[b], |x, y| x * y),
                 Op::Div(a, b) => each!(r, &done[a], &done[b], |x, y| x / y),
-                Op::Powi(a, n) => each!(r, &done[a], |x| powi(x, n)),
+                Op::AddC(a, c) => each!(r, &done[a], |x| x + c),
+                Op::MulC(a, c) => each!(r, &done[a], |x| x * c),
+                Op::CSub(a, c) => each!(r, &done[a], |x| c - x),
+                Op::DivC(a, c) => each!(r, &done[a], |x| x / c),
+                Op::CDiv(a, c) => each!(r, &done[a], |x| c / x),
                 Op::Powf(a, b) => each!(r, &done[a], &done[b], |x, y| x.powf(y)),
                 Op::Call(Func::Exp, a) => each!(r, &done[a], |x| vmath::exp(x)),
                 Op::Call(Func::Expm1, a) => each!(r, &done[a], |x| vmath::expm1(x)),
                 Op::Call(Func::Bern, a) => each!(r, &done[a], |x| vmath::bern(x)),
                 Op::Call(Func::Sqrt, a) => each!(r, &done[a], |x| x.sqrt()),
                 Op::Call(f, a) => each!(r, &done[a], |x| f.apply(x)),
+                Op::CallFromExp(Func::Expm1, a, e) => {
+                    each!(r, &done[a], &done[e], |x, ex| vmath::expm1_from_exp(x, ex))
+                }
+                Op::CallFromExp(Func::Bern, a, e) => each!(r, &done[a], &done[e], |x, ex| vmath::bern_from_exp(x, ex)),
+                Op::CallFromExp(f, a, e) => each!(r, &done[a], &done[e], |x, ex| f.apply_from_exp(x, ex)),
             }
         }
     }
@@ -654,9 +702,14 @@ impl Program {
                     Op::Sub(a, b) => format!("r{a} - r{b}"),
                     Op::Mul(a, b) => format!("r{a} * r{b}"),
                     Op::Div(a, b) => format!("r{a} / r{b}"),
-                    Op::Powi(a, n) => format!("ss_powi(r{a}, {n})"),
+                    Op::AddC(a, c) => format!("r{a} + {c:?}"),
+                    Op::MulC(a, c) => format!("r{a} * {c:?}"),
+                    Op::CSub(a, c) => format!("{c:?} - r{a}"),
+                    Op::DivC(a, c) => format!("r{a} / {c:?}"),
+                    Op::CDiv(a, c) => format!("{c:?} / r{a}"),
                     Op::Powf(a, b) => format!("pow(r{a}, r{b})"),
                     Op::Call(f, a) => format!("{}(r{a})", funcs(f)),
+                    Op::CallFromExp(f, a, e) => format!("{}_from_exp(r{a}, r{e})", funcs(f)),
                 };
                 format!("double r{k} = {rhs};")
             })
@@ -713,25 +766,82 @@ impl Builder {
         self.ops.len() - 1
     }
 
+    /// `x^n` as the multiplications of [`powi`], in its order (same bits),
+    /// so that they vectorise as any other instruction and `x^4` and `x^8`
+    /// of one `x` share their squarings.
+    fn powi(&mut self, x: usize, n: i32) -> usize {
+        let (mut base, mut e, mut acc) = (x, n.unsigned_abs(), None);
+        while e > 0 {
+            if e & 1 == 1 {
+                acc = Some(match acc {
+                    None => base,
+                    Some(a) => self.push(Op::Mul(a, base)),
+                });
+            }
+            e >>= 1;
+            if e > 0 {
+                base = self.push(Op::Mul(base, base));
+            }
+        }
+        match (acc, n < 0) {
+            (Some(acc), false) => acc,
+            (acc, _) => {
+                let one = self.push(Op::Const(1.0));
+                match acc {
+                    Some(acc) => self.push(Op::Div(one, acc)),
+                    None => one,
+                }
+            }
+        }
+    }
+
     fn lower(&mut self, e: &Expr) -> usize {
         let op = match e {
             Expr::Num(x) => Op::Const(*x),
             Expr::V => Op::V,
             Expr::Param(p) => panic!("parameter {p} not compiled in"),
             Expr::Neg(a) => Op::Neg(self.lower(a)),
-            Expr::Add(a, b) => Op::Add(self.lower(a), self.lower(b)),
-            Expr::Sub(a, b) => Op::Sub(self.lower(a), self.lower(b)),
-            Expr::Mul(a, b) => Op::Mul(self.lower(a), self.lower(b)),
-            Expr::Div(a, b) => Op::Div(self.lower(a), self.lower(b)),
+            // A constant operand goes into the instruction (+ and * commute
+            // exactly in IEEE arithmetic; x - c is x + (-c); 1 * x is x).
+            Expr::Add(a, b) => match (num(a), num(b)) {
+                (Some(c), _) => Op::AddC(self.lower(b), c),
+                (_, Some(c)) => Op::AddC(self.lower(a), c),
+                _ => Op::Add(self.lower(a), self.lower(b)),
+            },
+            Expr::Sub(a, b) => match (num(a), num(b)) {
+                (Some(c), _) => Op::CSub(self.lower(b), c),
+                (_, Some(c)) => Op::AddC(self.lower(a), -c),
+                _ => Op::Sub(self.lower(a), self.lower(b)),
+            },
+            Expr::Mul(a, b) => match (num(a), num(b)) {
+                (Some(c), _) | (_, Some(c)) if c == 1.0 => {
+                    return self.lower(if num(a).is_some() { b } else { a });
+                }
+                (Some(c), _) => Op::MulC(self.lower(b), c),
+                (_, Some(c)) => Op::MulC(self.lower(a), c),
+                _ => Op::Mul(self.lower(a), self.lower(b)),
+            },
+            Expr::Div(a, b) => match (num(a), num(b)) {
+                (Some(c), _) => Op::CDiv(self.lower(b), c),
+                (_, Some(c)) => Op::DivC(self.lower(a), c),
+                _ => Op::Div(self.lower(a), self.lower(b)),
+            },
             Expr::Pow(a, b) => match num(b).and_then(whole_exponent) {
-                Some(n) => Op::Powi(self.lower(a), n),
+                Some(n) => {
+                    let x = self.lower(a);
+                    return self.powi(x, n);
+                }
                 None => Op::Powf(self.lower(a), self.lower(b)),
             },
             Expr::Call(f, a) => Op::Call(*f, self.lower(a)),
+            Expr::FromExp(f, x, ex) => Op::CallFromExp(*f, self.lower(x), self.lower(ex)),
         };
         self.push(op)
     }
 }
+
+mod optimize;
+pub use optimize::optimize;
 
 #[cfg(test)]
 mod tests;
