@@ -42,14 +42,13 @@ pub fn optimize(exprs: &[Expr]) -> Vec<Expr> {
     let mut bases: Vec<f64> = Vec::new();
     let mut powers: Vec<(f64, f64, f64)> = Vec::new();
     for a in slopes {
-        let (s, n) = bases
-            .iter()
-            .find_map(|&s| power_of(a, s).map(|n| (s, n)))
-            .unwrap_or((a, 1.0));
-        if n == 1.0 {
-            bases.push(a);
+        match bases.iter().find_map(|&s| power_of(a, s).map(|n| (s, n))) {
+            Some((s, n)) => powers.push((a, s, n)),
+            None => {
+                bases.push(a);
+                powers.push((a, a, 1.0));
+            }
         }
-        powers.push((a, s, n));
     }
     let power = |a: f64| {
         let &(_, s, n) = powers

@@ -1,6 +1,7 @@
 //! Unit tests of the expression language: parsing, constant folding,
 //! removable singularities and the compiled program.
 
+use super::program::Op;
 use super::*;
 
 fn compiled(text: &str, params: &[(&str, f64)]) -> Expr {
@@ -138,11 +139,7 @@ fn the_program_gives_the_bits_of_its_trees_and_shares_subexpressions() {
     assert_eq!(plus_65, 1, "{:?}", program.ops);
     let consts = program.ops.iter().filter(|op| matches!(op, Op::Const(_))).count();
     assert_eq!(consts, 0, "{:?}", program.ops);
-    let exps = program
-        .ops
-        .iter()
-        .filter(|op| matches!(op, Op::Call(Func::Exp, _)))
-        .count();
+    let exps = exponentials(&program);
     assert_eq!(exps, 2, "{:?}", program.ops);
 }
 
@@ -164,17 +161,22 @@ const HH_RATES: [&str; 6] = [
     "0.125 * exp(-(v + 65) / 80)",
 ];
 
+/// How many exponentials a program computes.
+fn exponentials(program: &Program) -> usize {
+    program
+        .ops
+        .iter()
+        .filter(|op| matches!(op, Op::Call(Func::Exp, _)))
+        .count()
+}
+
 #[test]
 fn exponentials_of_whole_multiple_slopes_share_one_base() {
     let rates: Vec<Expr> = HH_RATES.iter().map(|t| compiled(t, &[])).collect();
     let program = Program::new(&rates);
     // Slopes 1/80, 1/20 and 1/10 (x3) per mV are powers 1, 4 and 8 of
     // exp(-v/80); 1/18 is its own: two exponentials instead of six.
-    let exps = program
-        .ops
-        .iter()
-        .filter(|op| matches!(op, Op::Call(Func::Exp, _)))
-        .count();
+    let exps = exponentials(&program);
     assert_eq!(exps, 2, "{:?}", program.ops);
     // Close to each rate evaluated on its own, at every voltage a trial
     // can reach (|V| <= 1000 mV) and around both removable singularities:
@@ -218,11 +220,7 @@ fn slopes_too_steep_or_not_whole_multiples_keep_their_own_exponential() {
     ] {
         let rates: Vec<Expr> = texts.iter().map(|t| compiled(t, &[])).collect();
         let program = Program::new(&rates);
-        let exps = program
-            .ops
-            .iter()
-            .filter(|op| matches!(op, Op::Call(Func::Exp, _)))
-            .count();
+        let exps = exponentials(&program);
         assert_eq!(exps, expected, "{texts:?}");
         for v in [-1000.0, -65.0, 0.0, 1000.0] {
             for (k, e) in rates.iter().enumerate() {
@@ -233,6 +231,30 @@ fn slopes_too_steep_or_not_whole_multiples_keep_their_own_exponential() {
                     texts[k]
                 );
             }
+        }
+    }
+}
+
+#[test]
+fn slopes_one_rounding_apart_share_a_base() {
+    // (0.1 + 0.2) / 2 is one ulp above 0.15: the same slope to rounding.
+    // The exponent then moves by |a v| ulp at most (4 ulp of a allowed),
+    // so the rates agree to (4 |a v| + 2) ulp; 0.3 is twice the base.
+    let rates: Vec<Expr> = ["exp(v * 0.15)", "exp(v * (0.1 + 0.2) / 2)", "exp(v * 0.3)"]
+        .iter()
+        .map(|t| compiled(t, &[]))
+        .collect();
+    let program = Program::new(&rates);
+    let exps = exponentials(&program);
+    assert_eq!(exps, 1, "{:?}", program.ops);
+    for v in [-1000.0, -65.0, 0.0, 1000.0] {
+        for (k, e) in rates.iter().enumerate() {
+            let (shared, alone) = (program.at(k, v), e.at(v));
+            let allowed = (4.0 * (0.3 * v).abs() + 2.0) * f64::EPSILON;
+            assert!(
+                (shared / alone - 1.0).abs() <= allowed,
+                "rate {k} at {v}: {shared} vs {alone}"
+            );
         }
     }
 }

@@ -1,0 +1,288 @@
+//! Compiled expressions as straight-line code over chunks of voltages.
+
+use super::{num, optimize, whole_exponent, Expr, Func};
+use crate::model::vmath;
+use std::collections::HashMap;
+
+/// One instruction: writes register `dst`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Op {
+    Const(f64),
+    V,
+    Neg(usize),
+    Add(usize, usize),
+    Sub(usize, usize),
+    Mul(usize, usize),
+    Div(usize, usize),
+    /// `x + c`, `x * c`, `c - x`, `x / c` and `c / x` for a constant c:
+    /// the same IEEE operations as with a register of c's, without one.
+    AddC(usize, f64),
+    MulC(usize, f64),
+    CSub(usize, f64),
+    DivC(usize, f64),
+    CDiv(usize, f64),
+    Powf(usize, usize),
+    Call(Func, usize),
+    /// [`Expr::FromExp`]: the function, x and e^x.
+    CallFromExp(Func, usize, usize),
+}
+
+/// `r[l] = body` for every entry l, `x` (and `y`) bound to the operands'
+/// entries ([`each1`], [`each2`]). The body becomes a closure marked
+/// `#[inline(always)]`: passed as a function item (`vmath::exp`), chunks
+/// under 32 entries called it out of line, outside the AVX-512/AVX2 build,
+/// through a software `fma`, 8 times slower.
+macro_rules! each {
+    ($r:expr, $a:expr, |$x:ident| $body:expr) => {
+        each1(
+            $r,
+            $a,
+            #[inline(always)]
+            |$x: f64| $body,
+        )
+    };
+    ($r:expr, $a:expr, $b:expr, |$x:ident, $y:ident| $body:expr) => {
+        each2(
+            $r,
+            $a,
+            $b,
+            #[inline(always)]
+            |$x: f64, $y: f64| $body,
+        )
+    };
+}
+
+/// Compiled expressions (several at once, sharing common subexpressions)
+/// as straight-line code over registers; register k holds the result of
+/// instruction k. [`Program::eval`] runs every instruction over a chunk of
+/// C voltages at once, so the interpretation costs once per chunk and each
+/// instruction's loop vectorises.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Program {
+    pub(super) ops: Vec<Op>,
+    /// The register of each compiled expression, in the order given.
+    outputs: Vec<usize>,
+}
+
+impl Program {
+    /// The program computing `exprs` (compiled: no parameters left),
+    /// rewritten for speed ([`optimize`]: shared exponentials, affine
+    /// forms).
+    pub fn new(exprs: &[Expr]) -> Program {
+        let mut b = Builder::default();
+        let outputs = optimize(exprs).iter().map(|e| b.lower(e)).collect();
+        Program { ops: b.ops, outputs }
+    }
+
+    pub fn n_outputs(&self) -> usize {
+        self.outputs.len()
+    }
+
+    /// Registers a chunk needs (see [`Program::eval`]).
+    pub fn n_registers(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Evaluates every expression at the C voltages `v`; `regs` is scratch
+    /// of at least [`Program::n_registers`] rows. Output k is then
+    /// `regs[self.output(k)]`.
+    #[inline(always)]
+    pub fn eval<const C: usize>(&self, v: &[f64; C], regs: &mut [[f64; C]]) {
+        // Each instruction reads earlier registers only: split there, so
+        // the loops see their output apart from their inputs (see `each`).
+        for (k, op) in self.ops.iter().enumerate() {
+            let (done, rest) = regs.split_at_mut(k);
+            let r = &mut rest[0];
+            match *op {
+                Op::Const(c) => *r = [c; C],
+                Op::V => *r = *v,
+                Op::Neg(a) => each!(r, &done[a], |x| -x),
+                Op::Add(a, b) => each!(r, &done[a], &done[b], |x, y| x + y),
+                Op::Sub(a, b) => each!(r, &done[a], &done[b], |x, y| x - y),
+                Op::Mul(a, b) => each!(r, &done[a], &done[b], |x, y| x * y),
+                Op::Div(a, b) => each!(r, &done[a], &done[b], |x, y| x / y),
+                Op::AddC(a, c) => each!(r, &done[a], |x| x + c),
+                Op::MulC(a, c) => each!(r, &done[a], |x| x * c),
+                Op::CSub(a, c) => each!(r, &done[a], |x| c - x),
+                Op::DivC(a, c) => each!(r, &done[a], |x| x / c),
+                Op::CDiv(a, c) => each!(r, &done[a], |x| c / x),
+                Op::Powf(a, b) => each!(r, &done[a], &done[b], |x, y| x.powf(y)),
+                Op::Call(Func::Exp, a) => each!(r, &done[a], |x| vmath::exp(x)),
+                Op::Call(Func::Expm1, a) => each!(r, &done[a], |x| vmath::expm1(x)),
+                Op::Call(Func::Bern, a) => each!(r, &done[a], |x| vmath::bern(x)),
+                Op::Call(Func::Sqrt, a) => each!(r, &done[a], |x| x.sqrt()),
+                Op::Call(f, a) => each!(r, &done[a], |x| f.apply(x)),
+                Op::CallFromExp(Func::Expm1, a, e) => {
+                    each!(r, &done[a], &done[e], |x, ex| vmath::expm1_from_exp(x, ex))
+                }
+                Op::CallFromExp(Func::Bern, a, e) => each!(r, &done[a], &done[e], |x, ex| vmath::bern_from_exp(x, ex)),
+                Op::CallFromExp(f, a, e) => each!(r, &done[a], &done[e], |x, ex| f.apply_from_exp(x, ex)),
+            }
+        }
+    }
+
+    /// The register holding output `k` after [`Program::eval`].
+    #[inline(always)]
+    pub fn output(&self, k: usize) -> usize {
+        self.outputs[k]
+    }
+
+    /// The value of output `k` at one voltage (tests, table checks).
+    pub fn at(&self, k: usize, v_mv: f64) -> f64 {
+        let mut regs = vec![[0.0; 1]; self.n_registers()];
+        self.eval::<1>(&[v_mv], &mut regs);
+        regs[self.output(k)][0]
+    }
+
+    /// The program as C statements (`double r<k> = ...;`), for code
+    /// generation; `funcs` names the C function of each [`Func`].
+    pub fn to_c(&self, v: &str, funcs: &dyn Fn(Func) -> String) -> Vec<String> {
+        self.ops
+            .iter()
+            .enumerate()
+            .map(|(k, op)| {
+                let rhs = match *op {
+                    Op::Const(c) => format!("{c:?}"),
+                    Op::V => v.to_string(),
+                    Op::Neg(a) => format!("-r{a}"),
+                    Op::Add(a, b) => format!("r{a} + r{b}"),
+                    Op::Sub(a, b) => format!("r{a} - r{b}"),
+                    Op::Mul(a, b) => format!("r{a} * r{b}"),
+                    Op::Div(a, b) => format!("r{a} / r{b}"),
+                    Op::AddC(a, c) => format!("r{a} + {c:?}"),
+                    Op::MulC(a, c) => format!("r{a} * {c:?}"),
+                    Op::CSub(a, c) => format!("{c:?} - r{a}"),
+                    Op::DivC(a, c) => format!("r{a} / {c:?}"),
+                    Op::CDiv(a, c) => format!("{c:?} / r{a}"),
+                    Op::Powf(a, b) => format!("pow(r{a}, r{b})"),
+                    Op::Call(f, a) => format!("{}(r{a})", funcs(f)),
+                    Op::CallFromExp(f, a, e) => format!("{}_from_exp(r{a}, r{e})", funcs(f)),
+                };
+                format!("double r{k} = {rhs};")
+            })
+            .collect()
+    }
+}
+
+/// `r = f(x)` entry by entry. A function of its own so that the compiler
+/// knows `r` and `x` apart (`&mut` and `&` arguments do not overlap) and
+/// vectorises the loop; written as plain indexing, since the array helpers
+/// (`map`, `from_fn`) are not always inlined, and out of line their
+/// `mul_add`s lose the caller's FMA. Called through [`each!`].
+#[inline(always)]
+fn each1<const C: usize>(r: &mut [f64; C], x: &[f64; C], f: impl Fn(f64) -> f64) {
+    for l in 0..C {
+        r[l] = f(x[l]);
+    }
+}
+
+/// `r = f(x, y)` entry by entry (see [`each1`]).
+#[inline(always)]
+fn each2<const C: usize>(r: &mut [f64; C], x: &[f64; C], y: &[f64; C], f: impl Fn(f64, f64) -> f64) {
+    for l in 0..C {
+        r[l] = f(x[l], y[l]);
+    }
+}
+
+/// Lowers trees to [`Op`]s, each distinct instruction once (hash-consing),
+/// so that `(v + 65)` written in three rates is computed once.
+#[derive(Default)]
+struct Builder {
+    ops: Vec<Op>,
+    seen: HashMap<OpKey, usize>,
+}
+
+/// An [`Op`] with its constant as bits, so that it can be a map key.
+#[derive(PartialEq, Eq, Hash)]
+enum OpKey {
+    Const(u64),
+    Other(String),
+}
+
+impl Builder {
+    fn push(&mut self, op: Op) -> usize {
+        let key = match op {
+            Op::Const(c) => OpKey::Const(c.to_bits()),
+            other => OpKey::Other(format!("{other:?}")),
+        };
+        if let Some(&r) = self.seen.get(&key) {
+            return r;
+        }
+        self.ops.push(op);
+        self.seen.insert(key, self.ops.len() - 1);
+        self.ops.len() - 1
+    }
+
+    /// `x^n` as the multiplications of [`super::powi`], in its order (same bits),
+    /// so that they vectorise as any other instruction and `x^4` and `x^8`
+    /// of one `x` share their squarings.
+    fn powi(&mut self, x: usize, n: i32) -> usize {
+        let (mut base, mut e, mut acc) = (x, n.unsigned_abs(), None);
+        while e > 0 {
+            if e & 1 == 1 {
+                acc = Some(match acc {
+                    None => base,
+                    Some(a) => self.push(Op::Mul(a, base)),
+                });
+            }
+            e >>= 1;
+            if e > 0 {
+                base = self.push(Op::Mul(base, base));
+            }
+        }
+        match (acc, n < 0) {
+            (Some(acc), false) => acc,
+            (acc, _) => {
+                let one = self.push(Op::Const(1.0));
+                match acc {
+                    Some(acc) => self.push(Op::Div(one, acc)),
+                    None => one,
+                }
+            }
+        }
+    }
+
+    fn lower(&mut self, e: &Expr) -> usize {
+        let op = match e {
+            Expr::Num(x) => Op::Const(*x),
+            Expr::V => Op::V,
+            Expr::Param(p) => panic!("parameter {p} not compiled in"),
+            Expr::Neg(a) => Op::Neg(self.lower(a)),
+            // A constant operand goes into the instruction (+ and * commute
+            // exactly in IEEE arithmetic; x - c is x + (-c); 1 * x is x).
+            Expr::Add(a, b) => match (num(a), num(b)) {
+                (Some(c), _) => Op::AddC(self.lower(b), c),
+                (_, Some(c)) => Op::AddC(self.lower(a), c),
+                _ => Op::Add(self.lower(a), self.lower(b)),
+            },
+            Expr::Sub(a, b) => match (num(a), num(b)) {
+                (Some(c), _) => Op::CSub(self.lower(b), c),
+                (_, Some(c)) => Op::AddC(self.lower(a), -c),
+                _ => Op::Sub(self.lower(a), self.lower(b)),
+            },
+            Expr::Mul(a, b) => match (num(a), num(b)) {
+                (Some(c), _) | (_, Some(c)) if c == 1.0 => {
+                    return self.lower(if num(a).is_some() { b } else { a });
+                }
+                (Some(c), _) => Op::MulC(self.lower(b), c),
+                (_, Some(c)) => Op::MulC(self.lower(a), c),
+                _ => Op::Mul(self.lower(a), self.lower(b)),
+            },
+            Expr::Div(a, b) => match (num(a), num(b)) {
+                (Some(c), _) => Op::CDiv(self.lower(b), c),
+                (_, Some(c)) => Op::DivC(self.lower(a), c),
+                _ => Op::Div(self.lower(a), self.lower(b)),
+            },
+            Expr::Pow(a, b) => match num(b).and_then(whole_exponent) {
+                Some(n) => {
+                    let x = self.lower(a);
+                    return self.powi(x, n);
+                }
+                None => Op::Powf(self.lower(a), self.lower(b)),
+            },
+            Expr::Call(f, a) => Op::Call(*f, self.lower(a)),
+            Expr::FromExp(f, x, ex) => Op::CallFromExp(*f, self.lower(x), self.lower(ex)),
+        };
+        self.push(op)
+    }
+}
