@@ -44,10 +44,17 @@ fn plan_of(neurons: usize, replicates: u32, ms: f64, normalize: bool, integrator
 fn time_ensemble(plan: &Plan, threads: usize, repeats: usize) -> f64 {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     let ids: Vec<u32> = (0..plan.n_trials()).collect();
+    median_wall(repeats, || {
+        std::hint::black_box(run_ensemble(plan, &ids, &pool, &|_| {}, &|_| {}, &|| false));
+    })
+}
+
+/// Median wall seconds of `repeats` calls of `f`.
+fn median_wall(repeats: usize, mut f: impl FnMut()) -> f64 {
     let mut walls: Vec<f64> = (0..repeats)
         .map(|_| {
             let t = Instant::now();
-            std::hint::black_box(run_ensemble(plan, &ids, &pool, &|_| {}, &|_| {}, &|| false));
+            f();
             t.elapsed().as_secs_f64()
         })
         .collect();
@@ -66,19 +73,14 @@ fn side_by_side_speedup(plan: &Plan, alone_s: f64, repeats: usize) -> f64 {
         .collect();
     let run =
         |pool: &rayon::ThreadPool| std::hint::black_box(run_ensemble(plan, &ids, pool, &|_| {}, &|_| {}, &|| false));
-    let mut walls: Vec<f64> = (0..repeats)
-        .map(|_| {
-            let t = Instant::now();
-            std::thread::scope(|s| {
-                for pool in &pools {
-                    s.spawn(|| run(pool).len());
-                }
-            });
-            t.elapsed().as_secs_f64()
-        })
-        .collect();
-    walls.sort_by(f64::total_cmp);
-    2.0 * alone_s / walls[walls.len() / 2]
+    let side_by_side_s = median_wall(repeats, || {
+        std::thread::scope(|s| {
+            for pool in &pools {
+                s.spawn(|| run(pool).len());
+            }
+        });
+    });
+    2.0 * alone_s / side_by_side_s
 }
 
 fn python() -> String {

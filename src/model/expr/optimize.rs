@@ -82,7 +82,7 @@ fn rewrite(e: &Expr, power: &dyn Fn(f64) -> (f64, f64)) -> Expr {
     if let (Some((a, b)), Call(f, _)) = (shareable(e), e) {
         let x = Box::new(affine(a, b));
         let (s, n) = power(a);
-        let base = Call(Func::Exp, Box::new(Mul(Box::new(Num(s)), Box::new(V))));
+        let base = Call(Func::Exp, Box::new(affine(s, 0.0)));
         let e_av = if n == 1.0 {
             base
         } else {
