@@ -319,20 +319,45 @@ impl Rates {
     }
 }
 
-/// x_inf = alpha / (alpha + beta), 1/tau = alpha + beta.
+/// x_inf = alpha / (alpha + beta), 1/tau = alpha + beta; the quotient by
+/// [`vmath::recip`], or a division for the rare sums beyond its range
+/// (entry by entry: the bits never depend on the chunk).
 #[inline(always)]
 fn from_alpha_beta<const C: usize>(inf: &mut [f64; C], rate: &mut [f64; C], alpha: &[f64; C], beta: &[f64; C]) {
+    let mut all_ok = true;
     for l in 0..C {
         let k = alpha[l] + beta[l];
-        (inf[l], rate[l]) = (alpha[l] / k, k);
+        let (r, ok) = vmath::recip(k);
+        (inf[l], rate[l]) = (alpha[l] * r, k);
+        all_ok &= ok;
+    }
+    if !all_ok {
+        redo_quotients(inf, alpha, rate);
     }
 }
 
-/// x_inf as given, 1/tau from tau.
+/// x_inf as given, 1/tau from tau (as [`from_alpha_beta`]'s quotient).
 #[inline(always)]
 fn from_inf_tau<const C: usize>(inf: &mut [f64; C], rate: &mut [f64; C], x_inf: &[f64; C], tau: &[f64; C]) {
+    let mut all_ok = true;
     for l in 0..C {
-        (inf[l], rate[l]) = (x_inf[l], 1.0 / tau[l]);
+        let ok;
+        (inf[l], (rate[l], ok)) = (x_inf[l], vmath::recip(tau[l]));
+        all_ok &= ok;
+    }
+    if !all_ok {
+        redo_quotients(rate, &[1.0; C], tau);
+    }
+}
+
+/// `q = n / d` by division where `d` is beyond [`vmath::recip`]'s range.
+#[cold]
+#[inline(never)]
+fn redo_quotients<const C: usize>(q: &mut [f64; C], n: &[f64; C], d: &[f64; C]) {
+    for l in 0..C {
+        if !vmath::recip(d[l]).1 {
+            q[l] = n[l] / d[l];
+        }
     }
 }
 
@@ -434,4 +459,33 @@ pub fn shared(key: String, build: impl FnOnce() -> Rates) -> Arc<Rates> {
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     cache.entry(key).or_insert_with(|| Arc::new(build())).clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotients_beyond_the_reciprocals_range_are_divided_entry_by_entry() {
+        // Sums of rates and time constants beyond f32's range (where the
+        // reciprocal's seed fails) take a division, exactly: 1e-40 / 1e-40
+        // and 1e300 / 1e300 are 1, 1 / 1e300 is 1e-300, 1 / 0 is infinite.
+        let (alpha, beta) = ([1e-40, 0.3, 1e300, 0.3], [0.0, 0.7, 0.0, 0.7]);
+        let (mut inf, mut rate) = ([0.0; 4], [0.0; 4]);
+        from_alpha_beta(&mut inf, &mut rate, &alpha, &beta);
+        assert_eq!([inf[0], inf[2]], [1.0, 1.0]);
+        // A valid entry keeps its bits whatever its company: as alone.
+        let (mut inf_alone, mut rate_alone) = ([0.0; 1], [0.0; 1]);
+        from_alpha_beta(&mut inf_alone, &mut rate_alone, &[0.3], &[0.7]);
+        assert_eq!(inf[1].to_bits(), inf_alone[0].to_bits());
+        assert_eq!(inf[1].to_bits(), inf[3].to_bits());
+        // 0.3 / (0.3 + 0.7): within recip's 1 ulp and the product's rounding.
+        assert!((inf[1] - 0.3).abs() <= 2.0 * f64::EPSILON * 0.3, "{}", inf[1]);
+
+        let tau_ms = [1e300, 2.0, 0.0, 4.0];
+        let (mut inf, mut rate) = ([0.0; 4], [0.0; 4]);
+        from_inf_tau(&mut inf, &mut rate, &[0.5; 4], &tau_ms);
+        assert_eq!(rate, [1e-300, 0.5, f64::INFINITY, 0.25]);
+        assert_eq!(inf, [0.5; 4]);
+    }
 }

@@ -159,6 +159,27 @@ pub fn bern_from_exp(x: f64, ex: f64) -> f64 {
     }
 }
 
+/// The seed's largest relative error for which [`recip`]'s one Newton
+/// step is accurate (its error e^3 = 2^-60, far below f64's rounding).
+const RECIP_SEED_MAX_ERR: f64 = 1.0 / 1_048_576.0;
+
+/// 1/d within 1 ulp without a division in double precision, and whether
+/// the result is valid: a vector divider takes about twice as long per
+/// entry in double as in single precision (used for the gates' x_inf and
+/// 1/tau, where it paid; see docs/performance.md). The seed `y0 = 1/d` in f32
+/// (IEEE-rounded on every instruction set, relative error e <= 2^-23),
+/// then one third-order Newton step `y0 (1 + e + e^2)` with
+/// `e = 1 - d y0`: error e^3 <= 2^-69 (Markstein 2000, *IA-64 and
+/// Elementary Functions*, ch. 8). Where d is beyond f32's normal range
+/// (or 0, infinite, NaN) the seed is poor or not finite and e shows it:
+/// valid means |e| <= 2^-20, and callers divide instead where it is not.
+#[inline(always)]
+pub fn recip(d: f64) -> (f64, bool) {
+    let y0 = (1.0f32 / (d as f32)) as f64;
+    let e = (-d).mul_add(y0, 1.0);
+    (y0.mul_add(e.mul_add(e, e), y0), e.abs() <= RECIP_SEED_MAX_ERR)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +255,25 @@ mod tests {
             arguments().filter(|x| x.abs() > 1e-8 && x.abs() < BERN_SERIES_MAX),
         );
         assert!(d <= 2, "series: {d} ulp at x = {x}");
+    }
+
+    #[test]
+    fn recip_within_one_ulp_of_division_and_valid_over_f32_range() {
+        // Mantissas across [1, 2) at every decade of f32's normal range,
+        // both signs. 1 ulp: the Newton step's error 2^-69 plus its final
+        // rounding.
+        let mantissas = (0..4096).map(|k| 1.0 + k as f64 / 4096.0 + 1e-9 * (k % 7) as f64);
+        let ds: Vec<f64> = mantissas
+            .flat_map(|m| (-37..=37).map(move |e| m * 10f64.powi(e)))
+            .flat_map(|d| [d, -d])
+            .collect();
+        assert!(ds.iter().all(|&d| recip(d).1), "valid over f32's normal range");
+        let (d, x) = worst_ulps(|d| recip(d).0, |d| 1.0 / d, ds.into_iter());
+        assert!(d <= 1, "{d} ulp at d = {x}");
+        // Beyond f32's range, 0, infinities and NaN: flagged, never silently wrong.
+        for bad in [0.0, -0.0, 1e-39, 1e-300, 1e39, -1e300, f64::INFINITY, f64::NAN] {
+            assert!(!recip(bad).1, "1/{bad} is flagged");
+        }
     }
 
     #[test]
