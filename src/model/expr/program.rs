@@ -22,6 +22,11 @@ pub(super) enum Op {
     DivC(usize, f64),
     CDiv(usize, f64),
     Powf(usize, usize),
+    /// `x * a + b` and `exp(x * a + b)`, rounded as MulC then AddC (the
+    /// same bits): one instruction each for the affine forms `optimize`
+    /// writes, where two cost a second pass over the chunk and its dispatch.
+    Affine(usize, f64, f64),
+    ExpAffine(usize, f64, f64),
     Call(Func, usize),
     /// [`Expr::FromExp`]: the function, x and e^x.
     CallFromExp(Func, usize, usize),
@@ -107,6 +112,8 @@ impl Program {
                 Op::DivC(a, c) => each!(r, &done[a], |x| x / c),
                 Op::CDiv(a, c) => each!(r, &done[a], |x| c / x),
                 Op::Powf(a, b) => each!(r, &done[a], &done[b], |x, y| x.powf(y)),
+                Op::Affine(a, s, c) => each!(r, &done[a], |x| x * s + c),
+                Op::ExpAffine(a, s, c) => each!(r, &done[a], |x| vmath::exp(x * s + c)),
                 Op::Call(Func::Exp, a) => each!(r, &done[a], |x| vmath::exp(x)),
                 Op::Call(Func::Expm1, a) => each!(r, &done[a], |x| vmath::expm1(x)),
                 Op::Call(Func::Bern, a) => each!(r, &done[a], |x| vmath::bern(x)),
@@ -155,6 +162,8 @@ impl Program {
                     Op::DivC(a, c) => format!("r{a} / {c:?}"),
                     Op::CDiv(a, c) => format!("{c:?} / r{a}"),
                     Op::Powf(a, b) => format!("pow(r{a}, r{b})"),
+                    Op::Affine(a, s, c) => format!("(r{a} * {s:?}) + {c:?}"),
+                    Op::ExpAffine(a, s, c) => format!("{}((r{a} * {s:?}) + {c:?})", funcs(Func::Exp)),
                     Op::Call(f, a) => format!("{}(r{a})", funcs(f)),
                     Op::CallFromExp(f, a, e) => format!("{}_from_exp(r{a}, r{e})", funcs(f)),
                 };
@@ -182,6 +191,35 @@ fn each2<const C: usize>(r: &mut [f64; C], x: &[f64; C], y: &[f64; C], f: impl F
     for l in 0..C {
         r[l] = f(x[l], y[l]);
     }
+}
+
+/// `(s, y)` when `e` is `s * y` or `y * s` for a constant s other than 1.
+fn scaled(e: &Expr) -> Option<(f64, &Expr)> {
+    match e {
+        Expr::Mul(a, b) => match (num(a), num(b)) {
+            (Some(s), _) if s != 1.0 => Some((s, b)),
+            (_, Some(s)) if s != 1.0 => Some((s, a)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `(y, s, c)` when `e` is `s * y + c` (either order, or `s * y - c`) or
+/// `s * y` (c = 0: `+ 0` changes only the sign of a zero, which no
+/// exponential sees).
+fn affine_parts(e: &Expr) -> Option<(&Expr, f64, f64)> {
+    let (x, c) = match e {
+        Expr::Add(a, b) => match (num(a), num(b)) {
+            (Some(c), _) => (&**b, c),
+            (_, Some(c)) => (&**a, c),
+            _ => return None,
+        },
+        Expr::Sub(a, b) => (&**a, -num(b)?),
+        _ => (e, 0.0),
+    };
+    let (s, y) = scaled(x)?;
+    Some((y, s, c))
 }
 
 /// Lowers trees to [`Op`]s, each distinct instruction once (hash-consing),
@@ -242,6 +280,14 @@ impl Builder {
         }
     }
 
+    /// `x + c`: one [`Op::Affine`] where x is `s * y` for a constant s.
+    fn add_const(&mut self, x: &Expr, c: f64) -> Op {
+        match scaled(x) {
+            Some((s, y)) => Op::Affine(self.lower(y), s, c),
+            None => Op::AddC(self.lower(x), c),
+        }
+    }
+
     fn lower(&mut self, e: &Expr) -> usize {
         let op = match e {
             Expr::Num(x) => Op::Const(*x),
@@ -251,13 +297,13 @@ impl Builder {
             // A constant operand goes into the instruction (+ and * commute
             // exactly in IEEE arithmetic; x - c is x + (-c); 1 * x is x).
             Expr::Add(a, b) => match (num(a), num(b)) {
-                (Some(c), _) => Op::AddC(self.lower(b), c),
-                (_, Some(c)) => Op::AddC(self.lower(a), c),
+                (Some(c), _) => self.add_const(b, c),
+                (_, Some(c)) => self.add_const(a, c),
                 _ => Op::Add(self.lower(a), self.lower(b)),
             },
             Expr::Sub(a, b) => match (num(a), num(b)) {
                 (Some(c), _) => Op::CSub(self.lower(b), c),
-                (_, Some(c)) => Op::AddC(self.lower(a), -c),
+                (_, Some(c)) => self.add_const(a, -c),
                 _ => Op::Sub(self.lower(a), self.lower(b)),
             },
             Expr::Mul(a, b) => match (num(a), num(b)) {
@@ -279,6 +325,10 @@ impl Builder {
                     return self.powi(x, n);
                 }
                 None => Op::Powf(self.lower(a), self.lower(b)),
+            },
+            Expr::Call(Func::Exp, a) => match affine_parts(a) {
+                Some((y, s, c)) => Op::ExpAffine(self.lower(y), s, c),
+                None => Op::Call(Func::Exp, self.lower(a)),
             },
             Expr::Call(f, a) => Op::Call(*f, self.lower(a)),
             Expr::FromExp(f, x, ex) => Op::CallFromExp(*f, self.lower(x), self.lower(ex)),

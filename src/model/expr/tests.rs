@@ -166,7 +166,7 @@ fn exponentials(program: &Program) -> usize {
     program
         .ops
         .iter()
-        .filter(|op| matches!(op, Op::Call(Func::Exp, _)))
+        .filter(|op| matches!(op, Op::Call(Func::Exp, _) | Op::ExpAffine(..)))
         .count()
 }
 
