@@ -32,6 +32,30 @@ pub(super) enum Op {
     CallFromExp(Func, usize, usize),
 }
 
+impl Op {
+    /// The registers the instruction reads.
+    fn operands(self) -> [Option<usize>; 2] {
+        match self {
+            Op::Const(_) | Op::V => [None, None],
+            Op::Neg(a)
+            | Op::AddC(a, _)
+            | Op::MulC(a, _)
+            | Op::CSub(a, _)
+            | Op::DivC(a, _)
+            | Op::CDiv(a, _)
+            | Op::Affine(a, ..)
+            | Op::ExpAffine(a, ..)
+            | Op::Call(_, a) => [Some(a), None],
+            Op::Add(a, b)
+            | Op::Sub(a, b)
+            | Op::Mul(a, b)
+            | Op::Div(a, b)
+            | Op::Powf(a, b)
+            | Op::CallFromExp(_, a, b) => [Some(a), Some(b)],
+        }
+    }
+}
+
 /// `r[l] = body` for every entry l, `x` (and `y`) bound to the operands'
 /// entries ([`each1`], [`each2`]). The body becomes a closure marked
 /// `#[inline(always)]`: passed as a function item (`vmath::exp`), chunks
@@ -76,6 +100,11 @@ impl Program {
     pub fn new(exprs: &[Expr]) -> Program {
         let mut b = Builder::default();
         let outputs = optimize(exprs).iter().map(|e| b.lower(e)).collect();
+        // What `eval`'s unchecked reads rest on (the builder pushes an
+        // instruction after its operands).
+        for (k, op) in b.ops.iter().enumerate() {
+            assert!(op.operands().into_iter().flatten().all(|a| a < k), "{op:?} at {k}");
+        }
         Program { ops: b.ops, outputs }
     }
 
@@ -95,35 +124,42 @@ impl Program {
     pub fn eval<const C: usize>(&self, v: &[f64; C], regs: &mut [[f64; C]]) {
         // Each instruction reads earlier registers only: split there, so
         // the loops see their output apart from their inputs (see `each`).
+        // Unchecked: the bounds checks were about a third of the ~25 scalar
+        // instructions each instruction costs per chunk (docs/performance.md).
+        assert!(regs.len() >= self.ops.len(), "a scratch row per register");
         for (k, op) in self.ops.iter().enumerate() {
-            let (done, rest) = regs.split_at_mut(k);
-            let r = &mut rest[0];
+            // SAFETY: k < ops.len() <= regs.len(), asserted above.
+            let (done, rest) = unsafe { regs.split_at_mut_unchecked(k) };
+            let r = unsafe { rest.get_unchecked_mut(0) };
+            // SAFETY: instruction k reads registers below k only, as
+            // `Program::new` checks.
+            let done = |a: usize| unsafe { done.get_unchecked(a) };
             match *op {
                 Op::Const(c) => *r = [c; C],
                 Op::V => *r = *v,
-                Op::Neg(a) => each!(r, &done[a], |x| -x),
-                Op::Add(a, b) => each!(r, &done[a], &done[b], |x, y| x + y),
-                Op::Sub(a, b) => each!(r, &done[a], &done[b], |x, y| x - y),
-                Op::Mul(a, b) => each!(r, &done[a], &done[b], |x, y| x * y),
-                Op::Div(a, b) => each!(r, &done[a], &done[b], |x, y| x / y),
-                Op::AddC(a, c) => each!(r, &done[a], |x| x + c),
-                Op::MulC(a, c) => each!(r, &done[a], |x| x * c),
-                Op::CSub(a, c) => each!(r, &done[a], |x| c - x),
-                Op::DivC(a, c) => each!(r, &done[a], |x| x / c),
-                Op::CDiv(a, c) => each!(r, &done[a], |x| c / x),
-                Op::Powf(a, b) => each!(r, &done[a], &done[b], |x, y| x.powf(y)),
-                Op::Affine(a, s, c) => each!(r, &done[a], |x| x * s + c),
-                Op::ExpAffine(a, s, c) => each!(r, &done[a], |x| vmath::exp(x * s + c)),
-                Op::Call(Func::Exp, a) => each!(r, &done[a], |x| vmath::exp(x)),
-                Op::Call(Func::Expm1, a) => each!(r, &done[a], |x| vmath::expm1(x)),
-                Op::Call(Func::Bern, a) => each!(r, &done[a], |x| vmath::bern(x)),
-                Op::Call(Func::Sqrt, a) => each!(r, &done[a], |x| x.sqrt()),
-                Op::Call(f, a) => each!(r, &done[a], |x| f.apply(x)),
+                Op::Neg(a) => each!(r, done(a), |x| -x),
+                Op::Add(a, b) => each!(r, done(a), done(b), |x, y| x + y),
+                Op::Sub(a, b) => each!(r, done(a), done(b), |x, y| x - y),
+                Op::Mul(a, b) => each!(r, done(a), done(b), |x, y| x * y),
+                Op::Div(a, b) => each!(r, done(a), done(b), |x, y| x / y),
+                Op::AddC(a, c) => each!(r, done(a), |x| x + c),
+                Op::MulC(a, c) => each!(r, done(a), |x| x * c),
+                Op::CSub(a, c) => each!(r, done(a), |x| c - x),
+                Op::DivC(a, c) => each!(r, done(a), |x| x / c),
+                Op::CDiv(a, c) => each!(r, done(a), |x| c / x),
+                Op::Powf(a, b) => each!(r, done(a), done(b), |x, y| x.powf(y)),
+                Op::Affine(a, s, c) => each!(r, done(a), |x| x * s + c),
+                Op::ExpAffine(a, s, c) => each!(r, done(a), |x| vmath::exp(x * s + c)),
+                Op::Call(Func::Exp, a) => each!(r, done(a), |x| vmath::exp(x)),
+                Op::Call(Func::Expm1, a) => each!(r, done(a), |x| vmath::expm1(x)),
+                Op::Call(Func::Bern, a) => each!(r, done(a), |x| vmath::bern(x)),
+                Op::Call(Func::Sqrt, a) => each!(r, done(a), |x| x.sqrt()),
+                Op::Call(f, a) => each!(r, done(a), |x| f.apply(x)),
                 Op::CallFromExp(Func::Expm1, a, e) => {
-                    each!(r, &done[a], &done[e], |x, ex| vmath::expm1_from_exp(x, ex))
+                    each!(r, done(a), done(e), |x, ex| vmath::expm1_from_exp(x, ex))
                 }
-                Op::CallFromExp(Func::Bern, a, e) => each!(r, &done[a], &done[e], |x, ex| vmath::bern_from_exp(x, ex)),
-                Op::CallFromExp(f, a, e) => each!(r, &done[a], &done[e], |x, ex| f.apply_from_exp(x, ex)),
+                Op::CallFromExp(Func::Bern, a, e) => each!(r, done(a), done(e), |x, ex| vmath::bern_from_exp(x, ex)),
+                Op::CallFromExp(f, a, e) => each!(r, done(a), done(e), |x, ex| f.apply_from_exp(x, ex)),
             }
         }
     }
