@@ -30,6 +30,9 @@ pub(super) enum Op {
     Call(Func, usize),
     /// [`Expr::FromExp`]: the function, x and e^x.
     CallFromExp(Func, usize, usize),
+    /// [`Expr::FromExp`] with e^x = `y * s` for a constant s, rounded as
+    /// MulC then CallFromExp: `e^b E^n` of a shared exponential base.
+    CallFromScaledExp(Func, usize, usize, f64),
 }
 
 impl Op {
@@ -51,7 +54,8 @@ impl Op {
             | Op::Mul(a, b)
             | Op::Div(a, b)
             | Op::Powf(a, b)
-            | Op::CallFromExp(_, a, b) => [Some(a), Some(b)],
+            | Op::CallFromExp(_, a, b)
+            | Op::CallFromScaledExp(_, a, b, _) => [Some(a), Some(b)],
         }
     }
 }
@@ -160,6 +164,13 @@ impl Program {
                 }
                 Op::CallFromExp(Func::Bern, a, e) => each!(r, done(a), done(e), |x, ex| vmath::bern_from_exp(x, ex)),
                 Op::CallFromExp(f, a, e) => each!(r, done(a), done(e), |x, ex| f.apply_from_exp(x, ex)),
+                Op::CallFromScaledExp(Func::Bern, a, e, s) => {
+                    each!(r, done(a), done(e), |x, y| vmath::bern_from_exp(x, y * s))
+                }
+                Op::CallFromScaledExp(Func::Expm1, a, e, s) => {
+                    each!(r, done(a), done(e), |x, y| vmath::expm1_from_exp(x, y * s))
+                }
+                Op::CallFromScaledExp(f, a, e, s) => each!(r, done(a), done(e), |x, y| f.apply_from_exp(x, y * s)),
             }
         }
     }
@@ -202,6 +213,7 @@ impl Program {
                     Op::ExpAffine(a, s, c) => format!("{}((r{a} * {s:?}) + {c:?})", funcs(Func::Exp)),
                     Op::Call(f, a) => format!("{}(r{a})", funcs(f)),
                     Op::CallFromExp(f, a, e) => format!("{}_from_exp(r{a}, r{e})", funcs(f)),
+                    Op::CallFromScaledExp(f, a, e, s) => format!("{}_from_exp(r{a}, r{e} * {s:?})", funcs(f)),
                 };
                 format!("double r{k} = {rhs};")
             })
@@ -367,7 +379,10 @@ impl Builder {
                 None => Op::Call(Func::Exp, self.lower(a)),
             },
             Expr::Call(f, a) => Op::Call(*f, self.lower(a)),
-            Expr::FromExp(f, x, ex) => Op::CallFromExp(*f, self.lower(x), self.lower(ex)),
+            Expr::FromExp(f, x, ex) => match scaled(ex) {
+                Some((s, y)) => Op::CallFromScaledExp(*f, self.lower(x), self.lower(y), s),
+                None => Op::CallFromExp(*f, self.lower(x), self.lower(ex)),
+            },
         };
         self.push(op)
     }
