@@ -290,7 +290,8 @@ impl Rates {
     ) {
         self.exact_rate(v, regs, inf, second);
         if let Values::Decay(h) = self.spans[span] {
-            for row in second.iter_mut() {
+            // The variables' rows only: those past them are padding.
+            for row in second[..self.n_vars()].iter_mut() {
                 for k in row.iter_mut() {
                     *k = vmath::exp(-*k * h);
                 }
@@ -308,12 +309,13 @@ impl Rates {
         inf: &mut [[f64; C]],
         rate: &mut [[f64; C]],
     ) {
+        assert!(inf.len().min(rate.len()) >= self.n_vars(), "a row per variable");
         self.program.eval(v, regs);
-        for (q, form) in self.forms.iter().enumerate() {
-            let (a, b) = (&regs[self.program.output(2 * q)], &regs[self.program.output(2 * q + 1)]);
+        let rows = inf.iter_mut().zip(rate.iter_mut());
+        for (((inf, rate), (a, b)), form) in rows.zip(self.program.output_pairs(regs)).zip(&self.forms) {
             match form {
-                Form::AlphaBeta => from_alpha_beta(&mut inf[q], &mut rate[q], a, b),
-                Form::InfTau => from_inf_tau(&mut inf[q], &mut rate[q], a, b),
+                Form::AlphaBeta => from_alpha_beta(inf, rate, a, b),
+                Form::InfTau => from_inf_tau(inf, rate, a, b),
             }
         }
     }

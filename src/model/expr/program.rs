@@ -22,20 +22,51 @@ pub(super) enum Op {
     DivC(usize, f64),
     CDiv(usize, f64),
     Powf(usize, usize),
-    /// `x * a + b` and `exp(x * a + b)`, rounded as MulC then AddC (the
-    /// same bits): one instruction each for the affine forms `optimize`
-    /// writes, where two cost a second pass over the chunk and its dispatch.
+    /// `x * a + b`, rounded as MulC then AddC (the same bits): one
+    /// instruction for the affine forms `optimize` writes, where two cost a
+    /// second pass over the chunk and its dispatch.
     Affine(usize, f64, f64),
-    ExpAffine(usize, f64, f64),
+    /// `exp(x * a + b) * m`, rounded as Affine, exp, then MulC (m = 1: no
+    /// multiplication): a rate's `m exp(a v + b)`.
+    ExpAffine(usize, f64, f64, f64),
+    /// `n / (x * a + b) * m`, rounded as Affine, CDiv, then MulC: a
+    /// sigmoid's `m / (1 + c E)`.
+    CDivAffine(usize, f64, f64, f64, f64),
     Call(Func, usize),
     /// [`Expr::FromExp`]: the function, x and e^x.
     CallFromExp(Func, usize, usize),
-    /// [`Expr::FromExp`] with e^x = `y * s` for a constant s, rounded as
-    /// MulC then CallFromExp: `e^b E^n` of a shared exponential base.
-    CallFromScaledExp(Func, usize, usize, f64),
+    /// [`Expr::FromExp`] with e^x = `y * s` for a constant s, times m,
+    /// rounded as MulC, CallFromExp, then MulC (m = 1: no multiplication):
+    /// `m bern(x)` with e^x = `e^b E^n` of a shared exponential base.
+    CallFromScaledExp(Func, usize, usize, f64, f64),
 }
 
 impl Op {
+    /// The instruction reading register `new_index[a]` for each operand a.
+    fn renumbered(self, new_index: &[usize]) -> Op {
+        let n = |a: usize| new_index[a];
+        match self {
+            Op::Const(_) | Op::V => self,
+            Op::Neg(a) => Op::Neg(n(a)),
+            Op::Add(a, b) => Op::Add(n(a), n(b)),
+            Op::Sub(a, b) => Op::Sub(n(a), n(b)),
+            Op::Mul(a, b) => Op::Mul(n(a), n(b)),
+            Op::Div(a, b) => Op::Div(n(a), n(b)),
+            Op::AddC(a, c) => Op::AddC(n(a), c),
+            Op::MulC(a, c) => Op::MulC(n(a), c),
+            Op::CSub(a, c) => Op::CSub(n(a), c),
+            Op::DivC(a, c) => Op::DivC(n(a), c),
+            Op::CDiv(a, c) => Op::CDiv(n(a), c),
+            Op::Powf(a, b) => Op::Powf(n(a), n(b)),
+            Op::Affine(a, s, c) => Op::Affine(n(a), s, c),
+            Op::ExpAffine(a, s, c, m) => Op::ExpAffine(n(a), s, c, m),
+            Op::CDivAffine(a, s, c, d, m) => Op::CDivAffine(n(a), s, c, d, m),
+            Op::Call(f, a) => Op::Call(f, n(a)),
+            Op::CallFromExp(f, a, e) => Op::CallFromExp(f, n(a), n(e)),
+            Op::CallFromScaledExp(f, a, e, s, m) => Op::CallFromScaledExp(f, n(a), n(e), s, m),
+        }
+    }
+
     /// The registers the instruction reads.
     fn operands(self) -> [Option<usize>; 2] {
         match self {
@@ -48,6 +79,7 @@ impl Op {
             | Op::CDiv(a, _)
             | Op::Affine(a, ..)
             | Op::ExpAffine(a, ..)
+            | Op::CDivAffine(a, ..)
             | Op::Call(_, a) => [Some(a), None],
             Op::Add(a, b)
             | Op::Sub(a, b)
@@ -55,7 +87,7 @@ impl Op {
             | Op::Div(a, b)
             | Op::Powf(a, b)
             | Op::CallFromExp(_, a, b)
-            | Op::CallFromScaledExp(_, a, b, _) => [Some(a), Some(b)],
+            | Op::CallFromScaledExp(_, a, b, ..) => [Some(a), Some(b)],
         }
     }
 }
@@ -104,12 +136,14 @@ impl Program {
     pub fn new(exprs: &[Expr]) -> Program {
         let mut b = Builder::default();
         let outputs = optimize(exprs).iter().map(|e| b.lower(e)).collect();
+        let (ops, outputs) = fuse(b.ops, outputs);
         // What `eval`'s unchecked reads rest on (the builder pushes an
-        // instruction after its operands).
-        for (k, op) in b.ops.iter().enumerate() {
+        // instruction after its operands; fusing keeps the order).
+        for (k, op) in ops.iter().enumerate() {
             assert!(op.operands().into_iter().flatten().all(|a| a < k), "{op:?} at {k}");
         }
-        Program { ops: b.ops, outputs }
+        assert!(outputs.iter().all(|&k| k < ops.len()), "outputs are registers");
+        Program { ops, outputs }
     }
 
     pub fn n_outputs(&self) -> usize {
@@ -153,7 +187,11 @@ impl Program {
                 Op::CDiv(a, c) => each!(r, done(a), |x| c / x),
                 Op::Powf(a, b) => each!(r, done(a), done(b), |x, y| x.powf(y)),
                 Op::Affine(a, s, c) => each!(r, done(a), |x| x * s + c),
-                Op::ExpAffine(a, s, c) => each!(r, done(a), |x| vmath::exp(x * s + c)),
+                // A multiplication by 1 is exact: leaving it out keeps the bits.
+                Op::ExpAffine(a, s, c, 1.0) => each!(r, done(a), |x| vmath::exp(x * s + c)),
+                Op::ExpAffine(a, s, c, m) => each!(r, done(a), |x| vmath::exp(x * s + c) * m),
+                Op::CDivAffine(a, s, c, n, 1.0) => each!(r, done(a), |x| n / (x * s + c)),
+                Op::CDivAffine(a, s, c, n, m) => each!(r, done(a), |x| n / (x * s + c) * m),
                 Op::Call(Func::Exp, a) => each!(r, done(a), |x| vmath::exp(x)),
                 Op::Call(Func::Expm1, a) => each!(r, done(a), |x| vmath::expm1(x)),
                 Op::Call(Func::Bern, a) => each!(r, done(a), |x| vmath::bern(x)),
@@ -164,15 +202,39 @@ impl Program {
                 }
                 Op::CallFromExp(Func::Bern, a, e) => each!(r, done(a), done(e), |x, ex| vmath::bern_from_exp(x, ex)),
                 Op::CallFromExp(f, a, e) => each!(r, done(a), done(e), |x, ex| f.apply_from_exp(x, ex)),
-                Op::CallFromScaledExp(Func::Bern, a, e, s) => {
+                Op::CallFromScaledExp(Func::Bern, a, e, s, 1.0) => {
                     each!(r, done(a), done(e), |x, y| vmath::bern_from_exp(x, y * s))
                 }
-                Op::CallFromScaledExp(Func::Expm1, a, e, s) => {
-                    each!(r, done(a), done(e), |x, y| vmath::expm1_from_exp(x, y * s))
+                Op::CallFromScaledExp(Func::Bern, a, e, s, m) => {
+                    each!(r, done(a), done(e), |x, y| vmath::bern_from_exp(x, y * s) * m)
                 }
-                Op::CallFromScaledExp(f, a, e, s) => each!(r, done(a), done(e), |x, y| f.apply_from_exp(x, y * s)),
+                Op::CallFromScaledExp(Func::Expm1, a, e, s, m) => {
+                    each!(r, done(a), done(e), |x, y| vmath::expm1_from_exp(x, y * s) * m)
+                }
+                Op::CallFromScaledExp(f, a, e, s, m) => {
+                    each!(r, done(a), done(e), |x, y| f.apply_from_exp(x, y * s) * m)
+                }
             }
         }
+    }
+
+    /// Outputs 2q and 2q + 1 after [`Program::eval`] into `regs`, for each
+    /// q in turn (a rate variable's two expressions), read without bounds
+    /// checks as `eval`'s registers are (two checked lookups per variable
+    /// and chunk cost about as much as a short instruction).
+    #[inline(always)]
+    pub fn output_pairs<'r, const C: usize>(
+        &'r self,
+        regs: &'r [[f64; C]],
+    ) -> impl Iterator<Item = (&'r [f64; C], &'r [f64; C])> + 'r {
+        assert!(regs.len() >= self.ops.len(), "a scratch row per register");
+        // SAFETY: every output is below ops.len() (asserted in `new`).
+        let row = move |k: usize| unsafe { regs.get_unchecked(k) };
+        self.outputs
+            .as_chunks::<2>()
+            .0
+            .iter()
+            .map(move |&[a, b]| (row(a), row(b)))
     }
 
     /// The register holding output `k` after [`Program::eval`].
@@ -210,10 +272,13 @@ impl Program {
                     Op::CDiv(a, c) => format!("{c:?} / r{a}"),
                     Op::Powf(a, b) => format!("pow(r{a}, r{b})"),
                     Op::Affine(a, s, c) => format!("(r{a} * {s:?}) + {c:?}"),
-                    Op::ExpAffine(a, s, c) => format!("{}((r{a} * {s:?}) + {c:?})", funcs(Func::Exp)),
+                    Op::ExpAffine(a, s, c, m) => format!("{}((r{a} * {s:?}) + {c:?}) * {m:?}", funcs(Func::Exp)),
+                    Op::CDivAffine(a, s, c, n, m) => format!("({n:?} / ((r{a} * {s:?}) + {c:?})) * {m:?}"),
                     Op::Call(f, a) => format!("{}(r{a})", funcs(f)),
                     Op::CallFromExp(f, a, e) => format!("{}_from_exp(r{a}, r{e})", funcs(f)),
-                    Op::CallFromScaledExp(f, a, e, s) => format!("{}_from_exp(r{a}, r{e} * {s:?})", funcs(f)),
+                    Op::CallFromScaledExp(f, a, e, s, m) => {
+                        format!("{}_from_exp(r{a}, r{e} * {s:?}) * {m:?}", funcs(f))
+                    }
                 };
                 format!("double r{k} = {rhs};")
             })
@@ -239,6 +304,47 @@ fn each2<const C: usize>(r: &mut [f64; C], x: &[f64; C], y: &[f64; C], f: impl F
     for l in 0..C {
         r[l] = f(x[l], y[l]);
     }
+}
+
+/// The instructions with each `MulC` of an exponential (and `CDiv` of an
+/// `Affine`, and `MulC` of that) folded into one instruction, where the
+/// folded one has no other reader and is no output: the fused instruction
+/// rounds as the two did (the same bits) and saves a pass over the chunk
+/// and its dispatch. Dead instructions are then dropped and the registers
+/// renumbered.
+fn fuse(mut ops: Vec<Op>, outputs: Vec<usize>) -> (Vec<Op>, Vec<usize>) {
+    let mut readers = vec![0; ops.len()];
+    let read = ops.iter().flat_map(|op| op.operands().into_iter().flatten());
+    for k in read.chain(outputs.iter().copied()) {
+        readers[k] += 1;
+    }
+    let mut dead = vec![false; ops.len()];
+    for i in 0..ops.len() {
+        let folded = match ops[i] {
+            Op::MulC(k, m) | Op::CDiv(k, m) if readers[k] == 1 => match (ops[i], ops[k]) {
+                (Op::MulC(..), Op::ExpAffine(y, s, c, 1.0)) => Some(Op::ExpAffine(y, s, c, m)),
+                (Op::MulC(..), Op::CallFromScaledExp(f, y, e, s, 1.0)) => Some(Op::CallFromScaledExp(f, y, e, s, m)),
+                (Op::MulC(..), Op::CDivAffine(y, s, c, n, 1.0)) => Some(Op::CDivAffine(y, s, c, n, m)),
+                (Op::CDiv(..), Op::Affine(y, s, c)) => Some(Op::CDivAffine(y, s, c, m, 1.0)),
+                _ => None,
+            }
+            .map(|op| (k, op)),
+            _ => None,
+        };
+        if let Some((k, op)) = folded {
+            (ops[i], dead[k]) = (op, true);
+        }
+    }
+    let mut new_index = vec![usize::MAX; ops.len()];
+    let mut kept = Vec::new();
+    for (k, op) in ops.into_iter().enumerate() {
+        if !dead[k] {
+            new_index[k] = kept.len();
+            kept.push(op.renumbered(&new_index));
+        }
+    }
+    let outputs = outputs.iter().map(|&k| new_index[k]).collect();
+    (kept, outputs)
 }
 
 /// `(s, y)` when `e` is `s * y` or `y * s` for a constant s other than 1.
@@ -375,12 +481,12 @@ impl Builder {
                 None => Op::Powf(self.lower(a), self.lower(b)),
             },
             Expr::Call(Func::Exp, a) => match affine_parts(a) {
-                Some((y, s, c)) => Op::ExpAffine(self.lower(y), s, c),
+                Some((y, s, c)) => Op::ExpAffine(self.lower(y), s, c, 1.0),
                 None => Op::Call(Func::Exp, self.lower(a)),
             },
             Expr::Call(f, a) => Op::Call(*f, self.lower(a)),
             Expr::FromExp(f, x, ex) => match scaled(ex) {
-                Some((s, y)) => Op::CallFromScaledExp(*f, self.lower(x), self.lower(y), s),
+                Some((s, y)) => Op::CallFromScaledExp(*f, self.lower(x), self.lower(y), s, 1.0),
                 None => Op::CallFromExp(*f, self.lower(x), self.lower(ex)),
             },
         };

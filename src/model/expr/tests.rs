@@ -113,6 +113,10 @@ fn the_program_gives_the_bits_of_its_trees_and_shares_subexpressions() {
         compiled("1 / (1 + exp(-(v + 35) / 10))", &[]),
         compiled("(v + 65)^3 / 1000 + sqrt(abs_v)", &[("abs_v", 4.0)]),
         compiled("(v + 65)^2", &[]),
+        // Fused with their factor: a scaled shared base's bern, a sigmoid's
+        // numerator and its factor.
+        compiled("0.01 * (v + 55) / (1 - exp(-(v + 55) / 10))", &[]),
+        compiled("5 * (1 / (1 + exp(-(v + 3) / 10)))", &[]),
     ];
     let program = Program::new(&rates);
     let vs: [f64; 8] = [-100.0, -65.0, -40.0, -39.999, -12.5, 0.0, 30.0, 99.9];
@@ -129,8 +133,8 @@ fn the_program_gives_the_bits_of_its_trees_and_shares_subexpressions() {
     }
     // (v + 65) appears in two rates and is computed once; the linear
     // arguments of the exponentials became a v + b, the constants went
-    // into the instructions, and the three slopes 1/10 (of alpha_m), 1/20
-    // and 1/10 share one exponential (1/18 has its own).
+    // into the instructions, and the slopes 1/10 (of alpha_m and the
+    // last two) and 1/20 share one exponential (1/18 has its own).
     let plus_65 = program
         .ops
         .iter()
@@ -141,6 +145,36 @@ fn the_program_gives_the_bits_of_its_trees_and_shares_subexpressions() {
     assert_eq!(consts, 0, "{:?}", program.ops);
     let exps = exponentials(&program);
     assert_eq!(exps, 2, "{:?}", program.ops);
+}
+
+#[test]
+fn a_factor_or_a_quotient_joins_the_instruction_it_reads() {
+    // HH's six rates and the kinetic synapse's (alpha 5, v_half -3, k 8):
+    // 21 instructions before fusing; 4 e^x * c, c bern(x), 1 / (1 + c E)
+    // and 5 / (1 + c E) are one instruction each now (5 fewer).
+    let mut rates: Vec<Expr> = HH_RATES.iter().map(|t| compiled(t, &[])).collect();
+    rates.push(compiled("5 * (1 / (1 + exp(-(v + 3) / 8)))", &[]));
+    rates.push(compiled("1", &[]));
+    let program = Program::new(&rates);
+    assert_eq!(program.n_registers(), 16, "{:#?}", program.ops);
+    let fused = |op: &Op| {
+        matches!(op, Op::ExpAffine(.., m) | Op::CallFromScaledExp(.., m) | Op::CDivAffine(.., m) if *m != 1.0)
+            || matches!(op, Op::CDivAffine(..))
+    };
+    assert_eq!(
+        program.ops.iter().filter(|op| fused(op)).count(),
+        4,
+        "{:#?}",
+        program.ops
+    );
+    // A register read twice is not folded into either reader.
+    let shared = Program::new(&[compiled("2 * exp(v / 7)", &[]), compiled("exp(v / 7)", &[])]);
+    assert!(
+        shared.ops.iter().any(|op| matches!(op, Op::MulC(..))),
+        "{:?}",
+        shared.ops
+    );
+    assert_eq!(shared.at(0, 7.0), 2.0 * shared.at(1, 7.0));
 }
 
 #[test]
