@@ -258,8 +258,7 @@ impl ModelDef {
             let v: [f64; C] =
                 std::array::from_fn(|l| CHECKED_V_MV.0 + (start + l).min(points - 1) as f64 * CHECKED_STEP_MV);
             program.eval(&v, &mut regs);
-            for (g, gate) in self.gates.iter().enumerate() {
-                let (x, y) = (regs[program.output(2 * g)], regs[program.output(2 * g + 1)]);
+            for ((x, y), gate) in program.output_pairs(&regs).zip(&self.gates) {
                 let [(ka, _), (kb, _)] = gate.kinetics.exprs();
                 for l in 0..C {
                     let broken = match gate.kinetics {

@@ -321,14 +321,16 @@ fn fuse(mut ops: Vec<Op>, outputs: Vec<usize>) -> (Vec<Op>, Vec<usize>) {
     let mut dead = vec![false; ops.len()];
     for i in 0..ops.len() {
         let folded = match ops[i] {
-            Op::MulC(k, m) | Op::CDiv(k, m) if readers[k] == 1 => match (ops[i], ops[k]) {
-                (Op::MulC(..), Op::ExpAffine(y, s, c, 1.0)) => Some(Op::ExpAffine(y, s, c, m)),
-                (Op::MulC(..), Op::CallFromScaledExp(f, y, e, s, 1.0)) => Some(Op::CallFromScaledExp(f, y, e, s, m)),
-                (Op::MulC(..), Op::CDivAffine(y, s, c, n, 1.0)) => Some(Op::CDivAffine(y, s, c, n, m)),
-                (Op::CDiv(..), Op::Affine(y, s, c)) => Some(Op::CDivAffine(y, s, c, m, 1.0)),
+            Op::MulC(k, m) if readers[k] == 1 => match ops[k] {
+                Op::ExpAffine(y, s, c, 1.0) => Some((k, Op::ExpAffine(y, s, c, m))),
+                Op::CallFromScaledExp(f, y, e, s, 1.0) => Some((k, Op::CallFromScaledExp(f, y, e, s, m))),
+                Op::CDivAffine(y, s, c, n, 1.0) => Some((k, Op::CDivAffine(y, s, c, n, m))),
                 _ => None,
-            }
-            .map(|op| (k, op)),
+            },
+            Op::CDiv(k, n) if readers[k] == 1 => match ops[k] {
+                Op::Affine(y, s, c) => Some((k, Op::CDivAffine(y, s, c, n, 1.0))),
+                _ => None,
+            },
             _ => None,
         };
         if let Some((k, op)) = folded {
