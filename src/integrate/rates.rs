@@ -373,9 +373,9 @@ fn interpolate<const C: usize, const JP: usize>(
     inf: &mut [[f64; C]],
     second: &mut [[f64; C]],
 ) {
-    let rows = rows.as_chunks::<JP>().0;
+    let rows: &[[[f64; JP]; 4]] = rows.as_chunks::<JP>().0.as_chunks::<4>().0;
     for l in 0..C {
-        let [x, s, dx, ds]: &[[f64; JP]; 4] = (&rows[4 * row[l]..4 * row[l] + 4]).try_into().expect("4 parts");
+        let [x, s, dx, ds] = &rows[row[l]];
         let w = weight[l];
         for q in 0..JP {
             inf[q][l] = w.mul_add(dx[q], x[q]);

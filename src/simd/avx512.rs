@@ -11,10 +11,11 @@ use super::Current;
 /// entries). C must be a multiple of 8.
 ///
 /// # Safety
-/// The CPU must support AVX-512F and FMA.
-#[inline]
-#[target_feature(enable = "avx512f,fma")]
-pub fn ionic_current<const C: usize>(
+/// The caller must be compiled for AVX-512F and FMA: this is inlined into it
+/// (a function of its own with the level's target features, called once
+/// per chunk, cost its call more than its loops saved).
+#[inline(always)]
+pub unsafe fn ionic_current<const C: usize>(
     ion: &mut [f64; C],
     v: &[f64; C],
     currents: &[Current],
@@ -23,7 +24,7 @@ pub fn ionic_current<const C: usize>(
     vars: &[Vec<f64>],
     at: usize,
 ) {
-    // SAFETY: this function is compiled for AVX-512F.
+    // SAFETY: the caller is compiled for the level (above).
     unsafe { super::current::ionic_current::<__m512d, C>(ion, v, currents, instantaneous, inf, vars, at) }
 }
 
