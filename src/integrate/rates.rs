@@ -235,15 +235,15 @@ impl Rates {
             // SAFETY (both): the level is one the CPU runs (crate::simd::run_at).
             #[cfg(target_arch = "x86_64")]
             4 if level >= Simd::Avx2 && C.is_multiple_of(4) => unsafe {
-                crate::simd::avx2::interpolate::<C, 4>(rows, &row, &weight, inf, second)
+                crate::simd::avx2::interpolate::<C, 4>(grid_rows(rows), &row, &weight, inf, second)
             },
             #[cfg(target_arch = "x86_64")]
             8 if level >= Simd::Avx2 && C.is_multiple_of(4) => unsafe {
-                crate::simd::avx2::interpolate::<C, 8>(rows, &row, &weight, inf, second)
+                crate::simd::avx2::interpolate::<C, 8>(grid_rows(rows), &row, &weight, inf, second)
             },
             // The row width known at compile time: the loops unroll.
-            4 => interpolate::<C, 4>(rows, &row, &weight, inf, second),
-            8 => interpolate::<C, 8>(rows, &row, &weight, inf, second),
+            4 => interpolate::<C, 4>(grid_rows(rows), &row, &weight, inf, second),
+            8 => interpolate::<C, 8>(grid_rows(rows), &row, &weight, inf, second),
             jp => interpolate_any(jp, rows, &row, &weight, inf, second),
         }
         if outside {
@@ -367,13 +367,12 @@ fn redo_quotients<const C: usize>(q: &mut [f64; C], n: &[f64; C], d: &[f64; C]) 
 /// the next with weight `weight[l]`, into `inf[q][l]` and `second[q][l]`.
 #[inline(always)]
 fn interpolate<const C: usize, const JP: usize>(
-    rows: &[f64],
+    rows: &[[[f64; JP]; 4]],
     row: &[usize; C],
     weight: &[f64; C],
     inf: &mut [[f64; C]],
     second: &mut [[f64; C]],
 ) {
-    let rows: &[[[f64; JP]; 4]] = rows.as_chunks::<JP>().0.as_chunks::<4>().0;
     for l in 0..C {
         let [x, s, dx, ds] = &rows[row[l]];
         let w = weight[l];
@@ -382,6 +381,14 @@ fn interpolate<const C: usize, const JP: usize>(
             second[q][l] = w.mul_add(ds[q], s[q]);
         }
     }
+}
+
+/// A table's rows of `4 JP` numbers (x_inf, second values, then their
+/// differences to the next row) as one element per grid row, so that
+/// looking a row up is a single bounds check.
+#[inline(always)]
+fn grid_rows<const JP: usize>(rows: &[f64]) -> &[[[f64; JP]; 4]] {
+    rows.as_chunks::<JP>().0.as_chunks::<4>().0
 }
 
 /// [`interpolate`] for a row width known only at run time.

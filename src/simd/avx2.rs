@@ -9,83 +9,57 @@ use super::Current;
 
 /// Interpolates rows of a rate table, four entries at a time: for entry l
 /// and variable q, `inf[q][l] = x + w dx` and `second[q][l] = s + w ds`
-/// from row `row[l]` (`rows` holds rows of `4 JP` numbers: JP x_inf, JP
-/// second values, then their differences to the next row; JP is a
-/// multiple of 4) and weight `weight[l]`. Loads a row's four variables as
-/// one register per entry, then transposes four entries' registers into
-/// one register per variable; the generic code moves every number alone.
-/// `inf` and `second` need `JP` rows; C must be a multiple of 4.
+/// from grid row `rows[row[l]]` (JP x_inf, JP second values, then their
+/// differences to the next row; JP is a multiple of 4) and weight
+/// `weight[l]`. Loads a row's four variables as one register per entry,
+/// then transposes four entries' registers into one register per
+/// variable; the generic code moves every number alone. `inf` and
+/// `second` need `JP` rows; C must be a multiple of 4.
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn interpolate<const C: usize, const JP: usize>(
-    rows: &[f64],
+    rows: &[[[f64; JP]; 4]],
     row: &[usize; C],
     weight: &[f64; C],
     inf: &mut [[f64; C]],
     second: &mut [[f64; C]],
 ) {
     assert!(C.is_multiple_of(4) && JP.is_multiple_of(4) && inf.len() >= JP && second.len() >= JP);
-    let rows = grid_rows::<JP>(rows);
-    for l in (0..C).step_by(4) {
-        let r = four_rows(rows, &row[l..l + 4]);
+    // No closures in here: they would not inherit this function's target
+    // features, and out of line each load would be a call.
+    for at in (0..C).step_by(4) {
+        let r = [
+            &rows[row[at]],
+            &rows[row[at + 1]],
+            &rows[row[at + 2]],
+            &rows[row[at + 3]],
+        ];
         for g in (0..JP).step_by(4) {
-            // SAFETY: this function is compiled for AVX2 and FMA.
-            let (x, s) = unsafe { interpolate_four(&r, &weight[l..l + 4], g) };
+            let mut x = [_mm256_setzero_pd(); 4];
+            let mut s = [_mm256_setzero_pd(); 4];
+            for e in 0..4 {
+                let w = _mm256_set1_pd(weight[at + e]);
+                let [x0, s0, dx, ds] = r[e];
+                let (x0, s0, dx, ds) = (&x0[g..g + 4], &s0[g..g + 4], &dx[g..g + 4], &ds[g..g + 4]);
+                // SAFETY: each slice holds the 4 numbers loaded.
+                unsafe {
+                    x[e] = _mm256_fmadd_pd(w, _mm256_loadu_pd(dx.as_ptr()), _mm256_loadu_pd(x0.as_ptr()));
+                    s[e] = _mm256_fmadd_pd(w, _mm256_loadu_pd(ds.as_ptr()), _mm256_loadu_pd(s0.as_ptr()));
+                }
+            }
+            let (x, s) = (transpose(x), transpose(s));
             for q in 0..4 {
                 // SAFETY: each slice holds the 4 numbers stored.
                 unsafe {
-                    _mm256_storeu_pd(inf[g + q][l..l + 4].as_mut_ptr(), x[q]);
-                    _mm256_storeu_pd(second[g + q][l..l + 4].as_mut_ptr(), s[q]);
+                    _mm256_storeu_pd(inf[g + q][at..at + 4].as_mut_ptr(), x[q]);
+                    _mm256_storeu_pd(second[g + q][at..at + 4].as_mut_ptr(), s[q]);
                 }
             }
         }
     }
-}
-
-/// A table's rows (see [`interpolate`]) with one grid row per element, so
-/// that looking one up is a single bounds check.
-#[inline(always)]
-fn grid_rows<const JP: usize>(rows: &[f64]) -> &[[[f64; JP]; 4]] {
-    rows.as_chunks::<JP>().0.as_chunks::<4>().0
-}
-
-/// The grid rows of four entries.
-#[inline(always)]
-fn four_rows<'t, const JP: usize>(rows: &'t [[[f64; JP]; 4]], row: &[usize]) -> [&'t [[f64; JP]; 4]; 4] {
-    [&rows[row[0]], &rows[row[1]], &rows[row[2]], &rows[row[3]]]
-}
-
-/// Variables g..g + 4 of four entries' rows `r` interpolated with weights
-/// `w`: one register of x_inf and one of second values per variable, the
-/// entries in its lanes. (A function, not a closure: a closure would not
-/// inherit the caller's target features, and out of line each load would
-/// be a call.)
-///
-/// # Safety
-/// The caller must be compiled for AVX2 and FMA.
-#[inline(always)]
-unsafe fn interpolate_four<const JP: usize>(
-    r: &[&[[f64; JP]; 4]; 4],
-    w: &[f64],
-    g: usize,
-) -> ([__m256d; 4], [__m256d; 4]) {
-    let mut x = [unsafe { _mm256_setzero_pd() }; 4];
-    let mut s = x;
-    for e in 0..4 {
-        let [x0, s0, dx, ds] = r[e];
-        let (x0, s0, dx, ds) = (&x0[g..g + 4], &s0[g..g + 4], &dx[g..g + 4], &ds[g..g + 4]);
-        // SAFETY: each slice holds the 4 numbers loaded; AVX2 and FMA as
-        // the caller.
-        unsafe {
-            let w = _mm256_set1_pd(w[e]);
-            x[e] = _mm256_fmadd_pd(w, _mm256_loadu_pd(dx.as_ptr()), _mm256_loadu_pd(x0.as_ptr()));
-            s[e] = _mm256_fmadd_pd(w, _mm256_loadu_pd(ds.as_ptr()), _mm256_loadu_pd(s0.as_ptr()));
-        }
-    }
-    (transpose(x), transpose(s))
 }
 
 /// Rows of four registers to columns: `out[q][e] = v[e][q]`.
