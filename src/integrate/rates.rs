@@ -232,7 +232,8 @@ impl Rates {
         }
         let rows = table.rows[span].get();
         match table.jp {
-            // SAFETY (both): the level is one the CPU runs (crate::simd::run_at).
+            // SAFETY (both): the level is one the CPU runs (crate::simd::run_at),
+            // and positions are below the last grid row (`position`).
             #[cfg(target_arch = "x86_64")]
             4 if level >= Simd::Avx2 && C.is_multiple_of(4) => unsafe {
                 crate::simd::avx2::interpolate::<C, 4>(grid_rows(rows), &row, &weight, inf, second)

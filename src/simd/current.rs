@@ -25,9 +25,11 @@ pub trait F64s: Copy {
 /// The ionic current `ion[l] = sum_c g_c prod x_q[l]^p (v[l] - E_c)`,
 /// in the order of the generic loop in the stepper (the same bits): gate
 /// q's chunk is `inf[q]` if it is instantaneous, else `vars[q][at..]`.
-/// Row by row as the generic loop, which the compiler left scalar for a
-/// whole chunk; the gate's row and power are looked up once per row, not
-/// per register. C must be a multiple of `V::LANES`.
+/// One pass over the chunk per gate (the compiler left the generic loop
+/// scalar), looking the gate's row and power up once per pass: a
+/// current's first pass starts from `g (V - E)` and its last adds into
+/// `ion`, so the product goes through memory only between its gates.
+/// C must be a multiple of `V::LANES`.
 ///
 /// # Safety
 /// As [`F64s`]: the caller is compiled for `V`'s level.
@@ -49,40 +51,98 @@ pub unsafe fn ionic_current<V: F64s, const C: usize>(
             V::splat(0.0).store(ion, i);
         }
         for cur in currents {
-            let (g, e) = (V::splat(cur.g), V::splat(cur.e_mv));
-            for i in (0..C).step_by(V::LANES) {
-                g.mul(V::load(v, i).sub(e)).store(&mut t, i);
-            }
-            for &(q, p) in &cur.gates {
-                let x: &[f64] = if instantaneous[q] {
-                    &inf[q]
-                } else {
-                    &vars[q][at..at + C]
-                };
-                match p {
-                    1 => times_power::<V, C, 1>(&mut t, x),
-                    3 => times_power::<V, C, 3>(&mut t, x),
-                    4 => times_power::<V, C, 4>(&mut t, x),
-                    _ => {
-                        for i in (0..C).step_by(V::LANES) {
-                            V::load(&t, i).mul(power(V::load(x, i), p)).store(&mut t, i);
-                        }
-                    }
+            let a = Affine {
+                g: V::splat(cur.g),
+                e: V::splat(cur.e_mv),
+                v,
+            };
+            if cur.gates.is_empty() {
+                for i in (0..C).step_by(V::LANES) {
+                    V::load(ion, i).add(a.at(i)).store(ion, i);
                 }
             }
-            for i in (0..C).step_by(V::LANES) {
-                V::load(ion, i).add(V::load(&t, i)).store(ion, i);
+            let last = cur.gates.len().saturating_sub(1);
+            for (k, &(q, p)) in cur.gates.iter().enumerate() {
+                let x: &[f64; C] = if instantaneous[q] {
+                    &inf[q]
+                } else {
+                    (&vars[q][at..at + C]).try_into().expect("a full chunk")
+                };
+                let o = (&mut t, &mut *ion);
+                if k == 0 && k == last {
+                    by_power::<V, C, true, true>(p, a, x, o);
+                } else if k == 0 {
+                    by_power::<V, C, true, false>(p, a, x, o);
+                } else if k == last {
+                    by_power::<V, C, false, true>(p, a, x, o);
+                } else {
+                    by_power::<V, C, false, false>(p, a, x, o);
+                }
             }
         }
     }
 }
 
-/// `t *= x^P` for a power known at compile time.
+/// A current's `g (V - E)`, register by register.
+#[derive(Clone, Copy)]
+struct Affine<'a, V, const C: usize> {
+    g: V,
+    e: V,
+    v: &'a [f64; C],
+}
+
+impl<V: F64s, const C: usize> Affine<'_, V, C> {
+    #[inline(always)]
+    unsafe fn at(&self, i: usize) -> V {
+        // SAFETY: as the caller.
+        unsafe { self.g.mul(V::load(self.v, i).sub(self.e)) }
+    }
+}
+
+/// [`pass`] with the power known at compile time where it is a common one
+/// (three cases and a default: with four the compiler made a jump table,
+/// mispredicted from gate to gate).
 #[inline(always)]
-unsafe fn times_power<V: F64s, const C: usize, const P: u32>(t: &mut [f64; C], x: &[f64]) {
+unsafe fn by_power<V: F64s, const C: usize, const FIRST: bool, const LAST: bool>(
+    p: u32,
+    a: Affine<V, C>,
+    x: &[f64; C],
+    o: (&mut [f64; C], &mut [f64; C]),
+) {
+    // SAFETY: as the caller.
+    unsafe {
+        match p {
+            1 => pass::<V, C, FIRST, LAST, 1>(p, a, x, o),
+            3 => pass::<V, C, FIRST, LAST, 3>(p, a, x, o),
+            4 => pass::<V, C, FIRST, LAST, 4>(p, a, x, o),
+            _ => pass::<V, C, FIRST, LAST, 0>(p, a, x, o),
+        }
+    }
+}
+
+/// One gate's pass over the chunk: `y = from * x^p`, `from` being the
+/// current's `g (V - E)` (its first gate) or the product so far in `t`;
+/// `y` stored into `t`, or added into `ion` (its last gate). `P` is the
+/// power, or 0 for `p` given at run time.
+#[inline(always)]
+unsafe fn pass<V: F64s, const C: usize, const FIRST: bool, const LAST: bool, const P: u32>(
+    p: u32,
+    a: Affine<V, C>,
+    x: &[f64; C],
+    (t, ion): (&mut [f64; C], &mut [f64; C]),
+) {
+    let p = if P == 0 { p } else { P };
     for i in (0..C).step_by(V::LANES) {
         // SAFETY: as the caller.
-        unsafe { V::load(t, i).mul(power(V::load(x, i), P)).store(t, i) };
+        unsafe {
+            let from = if FIRST { a.at(i) } else { V::load(t, i) };
+            let y = from.mul(power(V::load(x, i), p));
+            if LAST {
+                V::load(ion, i).add(y).store(ion, i);
+            } else {
+                y.store(t, i);
+            }
+        }
     }
 }
 
