@@ -29,9 +29,9 @@ pub unsafe fn interpolate<const C: usize, const JP: usize>(
     second: &mut [[f64; C]],
 ) {
     assert!(C.is_multiple_of(4) && JP.is_multiple_of(4) && inf.len() >= JP && second.len() >= JP);
-    // No closures in here: they would not inherit this function's target
-    // features, and out of line each load would be a call.
     debug_assert!(row.iter().all(|&k| k < rows.len()));
+    // No closures in the loop: they would not inherit this function's
+    // target features, and out of line each load would be a call.
     for at in (0..C).step_by(4) {
         // SAFETY: the caller's bound on the rows. Unchecked: the checks
         // were a compare and a branch per entry and stage.
