@@ -101,6 +101,18 @@ struct Drives<'a> {
     dv: &'a [f64],
 }
 
+impl<'a> Drives<'a> {
+    fn new(lanes: &'a Lanes, drive: &'a [f64], gap: &'a [f64], i_ext: &'a [f64], dv: &'a [f64]) -> Drives<'a> {
+        Drives {
+            i_inj: &lanes.i_inj,
+            drive,
+            gap,
+            i_ext,
+            dv,
+        }
+    }
+}
+
 /// Runs `$body` once per chunk of `$len` entries, with `$at` its first
 /// entry and `$c` its width as a constant: full chunks of [`CHUNK`], then
 /// one each of 8, 4, 2 and 1 as the rest requires.
@@ -146,73 +158,58 @@ macro_rules! by_chunks {
 /// clamped into [0, 1] (only `euler` clamps). See [`super::step`].
 #[inline(always)]
 pub fn step(k: &Kernel, lanes: &Lanes, st: &mut State, input: &StepInput, ws: &mut Workspace) -> u32 {
-    let len = lanes.len();
-    let dt = k.dt_ms;
-    let mut clamped = 0;
-    lanes.couple(&st.v_mv, st.s(), &mut ws.drive, &mut ws.gap);
-    let d = Drives {
-        i_inj: &lanes.i_inj,
-        drive: &ws.drive,
-        gap: &ws.gap,
-        i_ext: input.i_start,
-        dv: input.noise_dv,
-    };
-    match k.method {
-        Method::ExpMidpoint => {
-            by_chunks!(len, |at, C| relax_stage::<C>(
-                k,
-                0,
-                true,
-                0.5 * dt,
-                at,
-                st,
-                st,
-                &mut ws.mid,
-                d,
-                &mut ws.scratch
-            ));
-            lanes.couple(&ws.mid.v_mv, ws.mid.s(), &mut ws.drive, &mut ws.gap);
-            let d = Drives {
-                i_inj: &lanes.i_inj,
-                drive: &ws.drive,
-                gap: &ws.gap,
-                i_ext: input.i_mid,
-                dv: input.noise_dv,
-            };
-            by_chunks!(len, |at, C| relax_stage::<C>(
-                k,
-                1,
-                false,
-                dt,
-                at,
-                &ws.mid,
-                st,
-                &mut ws.next,
-                d,
-                &mut ws.scratch
-            ));
-        }
-        Method::ExpEuler => {
-            by_chunks!(len, |at, C| relax_stage::<C>(
-                k,
-                0,
-                false,
-                dt,
-                at,
-                st,
-                st,
-                &mut ws.next,
-                d,
-                &mut ws.scratch
-            ));
-        }
-        Method::Euler => {
-            by_chunks!(len, |at, C| clamped +=
-                euler_stage::<C>(k, at, st, &mut ws.next, d, &mut ws.scratch));
-        }
-    }
+    let clamped = step_at(k.level, k, lanes, st, input, ws);
     std::mem::swap(st, &mut ws.next);
     clamped
+}
+
+// A step in a function of its own per level, called once per step. Inlined
+// into the trial loop (once per kind of observer), every stage's six chunk
+// widths made it one function that took most of the release build.
+crate::simd::per_level! {
+    fn step_at(k: &Kernel, lanes: &Lanes, st: &State, input: &StepInput, ws: &mut Workspace) -> u32 = step_body;
+}
+
+/// The stages of `k`'s method, from `st` into `ws.next`. The exponential
+/// methods run one loop over their stages, so that the stage's code is
+/// compiled once per level.
+#[inline(always)]
+fn step_body(k: &Kernel, lanes: &Lanes, st: &State, input: &StepInput, ws: &mut Workspace) -> u32 {
+    let len = lanes.len();
+    let dt = k.dt_ms;
+    let Workspace {
+        drive,
+        gap,
+        mid,
+        next,
+        scratch,
+    } = ws;
+    if k.method == Method::Euler {
+        lanes.couple(&st.v_mv, st.s(), drive, gap);
+        let d = Drives::new(lanes, drive, gap, input.i_start, input.noise_dv);
+        let mut clamped = 0;
+        by_chunks!(len, |at, C| clamped += euler_stage::<C>(k, at, st, next, d, scratch));
+        return clamped;
+    }
+    // exp-midpoint: a half step from st into mid, then a full step from st
+    // with the rates at mid into next. exp-euler: the full step alone.
+    let midpoint = k.method == Method::ExpMidpoint;
+    for span in 0..1 + usize::from(midpoint) {
+        let half = midpoint && span == 0;
+        let (rate, out): (&State, &mut State) = if span == 0 {
+            (st, if half { &mut *mid } else { &mut *next })
+        } else {
+            (&*mid, &mut *next)
+        };
+        lanes.couple(&rate.v_mv, rate.s(), drive, gap);
+        let i_ext = if span == 0 { input.i_start } else { input.i_mid };
+        let d = Drives::new(lanes, drive, gap, i_ext, input.noise_dv);
+        let h = if half { 0.5 * dt } else { dt };
+        by_chunks!(len, |at, C| relax_stage::<C>(
+            k, span, half, h, at, rate, st, out, d, scratch
+        ));
+    }
+    0
 }
 
 /// The full chunk of `xs` at `at`, by reference (no copy).

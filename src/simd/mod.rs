@@ -100,3 +100,47 @@ unsafe fn avx2<R>(f: impl FnOnce(Simd) -> R) -> R {
 fn portable<R>(f: impl FnOnce(Simd) -> R) -> R {
     f(Simd::Portable)
 }
+
+/// Defines `fn $name(level: Simd, args..) -> R`, which runs
+/// `$body(args..)` compiled for `level`, in a function of its own per
+/// level. For hot code called from inside [`run_at`]'s `f`: the per-level
+/// copies keep the compiler's view of the arguments (as function
+/// parameters, they do not alias), and they keep `f` small enough to
+/// optimise; inlining every stage into the trial loop made it one function
+/// that took most of the release build. `$body` must be `#[inline(always)]`.
+macro_rules! per_level {
+    ($vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty = $body:path;) => {
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name(level: $crate::simd::Simd, $($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,fma")]
+            #[inline(never)]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn avx512($($arg: $ty),*) -> $ret {
+                $body($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            #[inline(never)]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn avx2($($arg: $ty),*) -> $ret {
+                $body($($arg),*)
+            }
+            #[inline(never)]
+            #[allow(clippy::too_many_arguments)]
+            fn portable($($arg: $ty),*) -> $ret {
+                $body($($arg),*)
+            }
+            assert!(level <= $crate::simd::simd(), "{level:?} is beyond this CPU");
+            match level {
+                // SAFETY (both): the assertion above.
+                #[cfg(target_arch = "x86_64")]
+                $crate::simd::Simd::Avx512 => unsafe { avx512($($arg),*) },
+                #[cfg(target_arch = "x86_64")]
+                $crate::simd::Simd::Avx2 => unsafe { avx2($($arg),*) },
+                _ => portable($($arg),*),
+            }
+        }
+    };
+}
+pub(crate) use per_level;
