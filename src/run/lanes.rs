@@ -101,8 +101,8 @@ pub fn integrate_batch_until(
     check: &dyn Fn(u64) -> bool,
     observe: impl FnMut(u64, f64, &State),
 ) -> Option<Vec<Integrated>> {
-    // The loop, the kernel inlined, compiled for the widest instruction
-    // set this CPU has (the one dispatch point; same bits on every build).
+    // The loop compiled for the widest instruction set this CPU has; it
+    // calls the step built for the same level (same bits on every build).
     run_widest(
         #[inline(always)]
         |level| integrate_lanes_on(level, batch, check, observe),

@@ -104,16 +104,18 @@ fn trials_stepped_together_give_the_bits_each_gives_alone() {
 
 #[test]
 fn every_build_of_the_trial_loop_gives_the_same_bits() {
-    // The loop (the kernel inlined) is compiled per instruction set and
-    // picked at run time; a results file must not depend on the
-    // machine. Each build this CPU runs against the portable one, on
-    // batches with a remainder and with diverging lanes, for HH and a
-    // model with an instantaneous gate, in both rates modes.
+    // The loop and its step (`stepper::step_at`, a function per level)
+    // are compiled per instruction set and picked at run time; a results
+    // file must not depend on the machine. Each build this CPU runs
+    // against the portable one, on batches with a remainder and with
+    // diverging lanes, for HH and a model with an instantaneous gate, in
+    // both rates modes.
     // (Meaningful in release, where the builds vectorise differently.)
     for extra in [
         "[network]\nn = 3\nstrength = 0.1\n[noise]\nsigma = 2.0\n",
         "[integrator]\nrates = \"exact\"\n[network]\nn = 3\nstrength = 0.1\n[noise]\nsigma = 2.0\ntau_ms = 2.0\n",
         "[network]\nn = 2\nstrength = 0.1\n[noise]\nsigma = 300.0\n",
+        "[integrator]\nmethod = \"exp-euler\"\n[network]\nn = 3\nstrength = 0.1\n[noise]\nsigma = 2.0\n",
         "[neuron]\nmodel = \"wang-buzsaki\"\ni_inj = 1.0\n[network]\nn = 2\nstrength = 0.1\n[synapse]\nkind = \"double-exp\"\n[noise]\nsigma = 1.0\n",
         "[neuron]\nmodel = \"traub-miles\"\ni_inj = 1.0\n[integrator]\nrates = \"exact\"\n[network]\nn = 2\n[noise]\nsigma = 1.0\n",
     ] {
