@@ -170,9 +170,7 @@ crate::simd::per_level! {
     fn step_at(k: &Kernel, lanes: &Lanes, st: &State, input: &StepInput, ws: &mut Workspace) -> u32 = step_body;
 }
 
-/// The stages of `k`'s method, from `st` into `ws.next`. The exponential
-/// methods run one loop over their stages, so that the stage's code is
-/// compiled once per level.
+/// The stages of `k`'s method, from `st` into `ws.next`.
 #[inline(always)]
 fn step_body(k: &Kernel, lanes: &Lanes, st: &State, input: &StepInput, ws: &mut Workspace) -> u32 {
     let len = lanes.len();
@@ -184,32 +182,39 @@ fn step_body(k: &Kernel, lanes: &Lanes, st: &State, input: &StepInput, ws: &mut 
         next,
         scratch,
     } = ws;
-    if k.method == Method::Euler {
-        lanes.couple(&st.v_mv, st.s(), drive, gap);
-        let d = Drives::new(lanes, drive, gap, input.i_start, input.noise_dv);
-        let mut clamped = 0;
-        by_chunks!(len, |at, C| clamped += euler_stage::<C>(k, at, st, next, d, scratch));
-        return clamped;
+    lanes.couple(&st.v_mv, st.s(), drive, gap);
+    let d = Drives::new(lanes, drive, gap, input.i_start, input.noise_dv);
+    let mut clamped = 0;
+    match k.method {
+        Method::ExpMidpoint => {
+            by_chunks!(len, |at, C| relax_stage::<C>(
+                k,
+                0,
+                true,
+                0.5 * dt,
+                at,
+                st,
+                st,
+                mid,
+                d,
+                scratch
+            ));
+            lanes.couple(&mid.v_mv, mid.s(), drive, gap);
+            let d = Drives::new(lanes, drive, gap, input.i_mid, input.noise_dv);
+            by_chunks!(len, |at, C| relax_stage::<C>(
+                k, 1, false, dt, at, mid, st, next, d, scratch
+            ));
+        }
+        Method::ExpEuler => {
+            by_chunks!(len, |at, C| relax_stage::<C>(
+                k, 0, false, dt, at, st, st, next, d, scratch
+            ));
+        }
+        Method::Euler => {
+            by_chunks!(len, |at, C| clamped += euler_stage::<C>(k, at, st, next, d, scratch));
+        }
     }
-    // exp-midpoint: a half step from st into mid, then a full step from st
-    // with the rates at mid into next. exp-euler: the full step alone.
-    let midpoint = k.method == Method::ExpMidpoint;
-    for span in 0..1 + usize::from(midpoint) {
-        let half = midpoint && span == 0;
-        let (rate, out): (&State, &mut State) = if span == 0 {
-            (st, if half { &mut *mid } else { &mut *next })
-        } else {
-            (&*mid, &mut *next)
-        };
-        lanes.couple(&rate.v_mv, rate.s(), drive, gap);
-        let i_ext = if span == 0 { input.i_start } else { input.i_mid };
-        let d = Drives::new(lanes, drive, gap, i_ext, input.noise_dv);
-        let h = if half { 0.5 * dt } else { dt };
-        by_chunks!(len, |at, C| relax_stage::<C>(
-            k, span, half, h, at, rate, st, out, d, scratch
-        ));
-    }
-    0
+    clamped
 }
 
 /// The full chunk of `xs` at `at`, by reference (no copy).

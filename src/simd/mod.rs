@@ -110,24 +110,20 @@ fn portable<R>(f: impl FnOnce(Simd) -> R) -> R {
 /// that took most of the release build. `$body` must be `#[inline(always)]`.
 macro_rules! per_level {
     ($vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty = $body:path;) => {
-        #[allow(clippy::too_many_arguments)]
         $vis fn $name(level: $crate::simd::Simd, $($arg: $ty),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx512f,fma")]
             #[inline(never)]
-            #[allow(clippy::too_many_arguments)]
             unsafe fn avx512($($arg: $ty),*) -> $ret {
                 $body($($arg),*)
             }
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx2,fma")]
             #[inline(never)]
-            #[allow(clippy::too_many_arguments)]
             unsafe fn avx2($($arg: $ty),*) -> $ret {
                 $body($($arg),*)
             }
             #[inline(never)]
-            #[allow(clippy::too_many_arguments)]
             fn portable($($arg: $ty),*) -> $ret {
                 $body($($arg),*)
             }
