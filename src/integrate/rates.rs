@@ -15,6 +15,7 @@ use crate::model::expr::{Expr, Program};
 use crate::model::neuron::{Kinetics, CHECKED_STEP_MV, CHECKED_V_MV};
 use crate::model::vmath;
 use crate::simd::Simd;
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 /// What a span's second number is, per variable.
@@ -223,29 +224,39 @@ impl Rates {
         let Some(table) = &self.table else {
             return self.exact(v, span, regs, inf, second);
         };
-        // Positions in one pass (it vectorises), then the rows.
-        let (mut row, mut weight, mut outside) = ([0usize; C], [0.0; C], false);
+        // Positions in one pass (it vectorises), then the rows. The arrays
+        // start uninitialised: the compiler kept a zeroing store per
+        // register before the pass that writes every entry.
+        let (mut row, mut weight, mut outside) = (
+            MaybeUninit::<[usize; C]>::uninit(),
+            MaybeUninit::<[f64; C]>::uninit(),
+            false,
+        );
+        let (row_at, weight_at) = (row.as_mut_ptr().cast::<usize>(), weight.as_mut_ptr().cast::<f64>());
         for l in 0..C {
             let (inside, k, w) = table.position(v[l]);
-            (row[l], weight[l]) = (k, w);
+            // SAFETY: l < C, inside both arrays.
+            unsafe { (row_at.add(l).write(k), weight_at.add(l).write(w)) };
             outside |= !inside;
         }
+        // SAFETY: the loop wrote every entry of both.
+        let (row, weight) = unsafe { (row.assume_init_ref(), weight.assume_init_ref()) };
         let rows = table.rows[span].get();
         match table.jp {
             // SAFETY (both): the level is one the CPU runs (crate::simd::run_at),
             // and positions are below the last grid row (`position`).
             #[cfg(target_arch = "x86_64")]
             4 if level >= Simd::Avx2 && C.is_multiple_of(4) => unsafe {
-                crate::simd::avx2::interpolate::<C, 4>(grid_rows(rows), &row, &weight, inf, second)
+                crate::simd::avx2::interpolate::<C, 4>(grid_rows(rows), row, weight, inf, second)
             },
             #[cfg(target_arch = "x86_64")]
             8 if level >= Simd::Avx2 && C.is_multiple_of(4) => unsafe {
-                crate::simd::avx2::interpolate::<C, 8>(grid_rows(rows), &row, &weight, inf, second)
+                crate::simd::avx2::interpolate::<C, 8>(grid_rows(rows), row, weight, inf, second)
             },
             // The row width known at compile time: the loops unroll.
-            4 => interpolate::<C, 4>(grid_rows(rows), &row, &weight, inf, second),
-            8 => interpolate::<C, 8>(grid_rows(rows), &row, &weight, inf, second),
-            jp => interpolate_any(jp, rows, &row, &weight, inf, second),
+            4 => interpolate::<C, 4>(grid_rows(rows), row, weight, inf, second),
+            8 => interpolate::<C, 8>(grid_rows(rows), row, weight, inf, second),
+            jp => interpolate_any(jp, rows, row, weight, inf, second),
         }
         if outside {
             self.patch_off_grid(v, span, regs, inf, second);

@@ -259,9 +259,9 @@ fn rates_and_drift<'s, const C: usize>(
     (inf, second, f)
 }
 
-/// The ionic current, outward positive: `ion = sum_c g_c prod x^p (V -
-/// E_c)`, with instantaneous gates at x_inf(V) (`inf`) and the others
-/// from `vars` at `at`.
+/// The ionic current, outward positive, added into `ion`: `ion += sum_c
+/// g_c prod x^p (V - E_c)`, with instantaneous gates at x_inf(V) (`inf`)
+/// and the others from `vars` at `at`.
 #[inline(always)]
 fn ionic_current<const C: usize>(
     ion: &mut [f64; C],
@@ -398,12 +398,14 @@ fn relax_stage<const C: usize>(
     scratch: &mut [f64],
 ) {
     let (inf, decay, f) = rates_and_drift::<C>(k, span, at, rate, d, scratch);
-    for (q, (x_inf, e)) in inf.iter().zip(decay).enumerate() {
-        let o: &mut [f64; C] = full_mut(&mut out.vars[q], at);
-        if k.instantaneous[q] {
+    // Zipped rather than indexed by gate: no bounds checks on the rows.
+    let gates = out.vars.iter_mut().zip(&from.vars).zip(&k.instantaneous);
+    for (((o, x), &instant), (x_inf, e)) in gates.zip(inf.iter().zip(decay)) {
+        let o: &mut [f64; C] = full_mut(o, at);
+        if instant {
             *o = *x_inf;
         } else {
-            relax_into(o, full(&from.vars[q], at), x_inf, e);
+            relax_into(o, full(x, at), x_inf, e);
         }
     }
     if let Some((rise, per_span)) = &k.decay_s {

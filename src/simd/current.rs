@@ -22,8 +22,9 @@ pub trait F64s: Copy {
     unsafe fn mul(self, y: Self) -> Self;
 }
 
-/// The ionic current `ion[l] = sum_c g_c prod x_q[l]^p (v[l] - E_c)`,
-/// in the order of the generic loop in the stepper (the same bits): gate
+/// The ionic current `sum_c g_c prod x_q[l]^p (v[l] - E_c)` added into
+/// `ion` (zeros: the caller's, once; zeroing here as well cost a store per
+/// register), in the order of the generic loop in the stepper (the same bits): gate
 /// q's chunk is `inf[q]` if it is instantaneous, else `vars[q][at..]`.
 /// One pass over the chunk per gate (the compiler left the generic loop
 /// scalar), looking the gate's row and power up once per pass: a
@@ -47,9 +48,6 @@ pub unsafe fn ionic_current<V: F64s, const C: usize>(
     let mut t = [0.0; C];
     // SAFETY (all blocks): the caller is compiled for V's level.
     unsafe {
-        for i in (0..C).step_by(V::LANES) {
-            V::splat(0.0).store(ion, i);
-        }
         for cur in currents {
             let a = Affine {
                 g: V::splat(cur.g),
