@@ -17,10 +17,11 @@ use super::Current;
 /// `second` need `JP` rows; C must be a multiple of 4.
 ///
 /// # Safety
-/// The CPU must support AVX2 and FMA, and every `row[l]` must be below
-/// `rows.len()` (grid positions are, by construction).
-#[inline]
-#[target_feature(enable = "avx2,fma")]
+/// The caller must be compiled for AVX2 and FMA: this is inlined into it
+/// (out of line, a chunk of 16 pair entries paid a call per stage, 1 % of
+/// the kernel's instructions). Every `row[l]` must be below `rows.len()`
+/// (grid positions are, by construction).
+#[inline(always)]
 pub unsafe fn interpolate<const C: usize, const JP: usize>(
     rows: &[[[f64; JP]; 4]],
     row: &[usize; C],
@@ -30,8 +31,8 @@ pub unsafe fn interpolate<const C: usize, const JP: usize>(
 ) {
     assert!(C.is_multiple_of(4) && JP.is_multiple_of(4) && inf.len() >= JP && second.len() >= JP);
     debug_assert!(row.iter().all(|&k| k < rows.len()));
-    // No closures in the loop: they would not inherit this function's
-    // target features, and out of line each load would be a call.
+    // No closures in the loop: they would not inherit the caller's target
+    // features, and out of line each load would be a call.
     for at in (0..C).step_by(4) {
         // SAFETY: the caller's bound on the rows. Unchecked: the checks
         // were a compare and a branch per entry and stage.
