@@ -3,7 +3,7 @@
 
 use super::{Status, V_ABSURD_MV};
 use crate::graph::graph_seed;
-use crate::integrate::{draw_lanes, step, Kernel, Lanes, Method, Noise, State, StepInput, Workspace};
+use crate::integrate::{draw_lanes, private_white, step, Kernel, Lanes, Method, Noise, State, StepInput, Workspace};
 use crate::model::Network;
 use crate::observe::SpikeDetector;
 use crate::simd::{run_widest, Simd};
@@ -164,6 +164,7 @@ pub(super) fn integrate_lanes_on(
             )
         })
         .collect();
+    let white = private_white(&noises);
     let mut state = State::stack(
         nets.iter()
             .zip(batch)
@@ -191,7 +192,13 @@ pub(super) fn integrate_lanes_on(
         if k % CHECK_STEPS == 0 && k > 0 && check(k) {
             return None;
         }
-        draw_lanes(&mut noises, &mut rngs, n, (&mut noise_dv, &mut i_start, &mut i_mid));
+        draw_lanes(
+            &mut noises,
+            white.as_deref(),
+            &mut rngs,
+            n,
+            (&mut noise_dv, &mut i_start, &mut i_mid),
+        );
         v_prev.copy_from_slice(&state.v_mv);
         let input = StepInput {
             noise_dv: &noise_dv,
