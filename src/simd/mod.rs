@@ -110,6 +110,9 @@ fn portable<R>(f: impl FnOnce(Simd) -> R) -> R {
 /// that took most of the release build. `$body` must be `#[inline(always)]`.
 macro_rules! per_level {
     ($vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty = $body:path;) => {
+        // Inline, so that a caller compiled for one level calls that
+        // level's copy directly (its match folds away).
+        #[inline]
         $vis fn $name(level: $crate::simd::Simd, $($arg: $ty),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx512f,fma")]
