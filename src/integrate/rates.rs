@@ -233,8 +233,8 @@ impl Rates {
             false,
         );
         let (row_at, weight_at) = (row.as_mut_ptr().cast::<usize>(), weight.as_mut_ptr().cast::<f64>());
-        for l in 0..C {
-            let (inside, k, w) = table.position(v[l]);
+        for (l, &v_l) in v.iter().enumerate() {
+            let (inside, k, w) = table.position(v_l);
             // SAFETY: l < C, inside both arrays.
             unsafe { (row_at.add(l).write(k), weight_at.add(l).write(w)) };
             outside |= !inside;
