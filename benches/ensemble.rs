@@ -18,6 +18,10 @@ use std::time::Instant;
 /// Repeats per figure (the median is printed).
 const REPEATS: usize = 5;
 
+/// Rounds of a workload timed by turns with its numpy baseline (numpy's
+/// runs take seconds each).
+const NUMPY_ROUNDS: usize = 3;
+
 /// Each workload runs in the default rates mode (tabulated) and with
 /// exact rates: (label suffix, [integrator] lines).
 const MODES: [(&str, &str); 2] = [("", ""), (", `integrator.rates = \"exact\"`", "rates = \"exact\"\n")];
@@ -60,6 +64,54 @@ fn median_wall(repeats: usize, mut f: impl FnMut()) -> f64 {
         .collect();
     walls.sort_by(f64::total_cmp);
     walls[walls.len() / 2]
+}
+
+/// neuron-steps/s of `b` on one thread, and its ratio to `a`'s, timed by
+/// turns (a b, b a, ...) so that the drift of a shared machine falls on
+/// both alike: timed minutes apart, traub-miles against HH read 0.65-0.75
+/// in three runs where 16 alternating rounds read 0.96. Medians of
+/// `rounds` each.
+fn rate_by_turns(a: &Plan, b: &Plan, rounds: usize) -> (f64, f64) {
+    let (mut wall_a, mut wall_b) = (Vec::new(), Vec::new());
+    for r in 0..rounds {
+        for first in [r % 2 == 0, r % 2 != 0] {
+            if first {
+                wall_a.push(time_ensemble(a, 1, 1));
+            } else {
+                wall_b.push(time_ensemble(b, 1, 1));
+            }
+        }
+    }
+    let median = |mut walls: Vec<f64>| {
+        walls.sort_by(f64::total_cmp);
+        walls[walls.len() / 2]
+    };
+    let rate_a = a.neuron_steps() as f64 / median(wall_a);
+    let rate_b = b.neuron_steps() as f64 / median(wall_b);
+    (rate_b, rate_b / rate_a)
+}
+
+/// neuron-steps/s of `plan` on one thread and of the numpy baseline run
+/// with `numpy_args`, timed by turns (ours, numpy; numpy, ours; ...) for
+/// `rounds` each, medians: timed minutes apart, the ratio moved with the
+/// machine's drift (pair ensemble 1.7x to 2.5x in four runs of one day).
+fn by_turns_with_numpy(plan: &Plan, numpy_args: &[&str], rounds: usize) -> (f64, Option<f64>) {
+    let args: Vec<&str> = numpy_args.iter().copied().chain(["--repeats", "1"]).collect();
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for r in 0..rounds {
+        for numpy_first in [r % 2 != 0, r % 2 == 0] {
+            if numpy_first {
+                theirs.extend(numpy(&args));
+            } else {
+                ours.push(plan.neuron_steps() as f64 / time_ensemble(plan, 1, 1));
+            }
+        }
+    }
+    let median = |mut xs: Vec<f64>| -> Option<f64> {
+        xs.sort_by(f64::total_cmp);
+        xs.get(xs.len() / 2).copied()
+    };
+    (median(ours).expect("rounds > 0"), median(theirs))
 }
 
 /// The most two threads can give on this machine: two independent
@@ -115,31 +167,31 @@ fn main() {
     println!("| workload (1 core unless said) | spikesweep neuron-steps/s | numpy neuron-steps/s | ratio |");
     println!("|---|---|---|---|");
 
-    let numpy_pair = numpy(&["--trials", "10000", "--neurons", "2", "--ms", "100", "--repeats", "3"]);
+    let numpy_pair = ["--trials", "10000", "--neurons", "2", "--ms", "100"];
     let rate = |plan: &Plan, threads: usize| plan.neuron_steps() as f64 / time_ensemble(plan, threads, REPEATS);
-    let mut hh_pair = 0.0;
     for (label, integrator) in MODES {
         let pair = plan_with(2, 1000, 100.0, false, integrator);
-        let ours = rate(&pair, 1);
-        hh_pair = if label.is_empty() { ours } else { hh_pair };
+        let (ours, theirs) = by_turns_with_numpy(&pair, &numpy_pair, NUMPY_ROUNDS);
         row(
             &format!("pair ensemble: 2 HH neurons, dt 0.01, sigma 2 (1000 x 100 ms; numpy 10000 x 100 ms){label}"),
             ours,
-            numpy_pair,
+            theirs,
         );
     }
     // A sweep point of 8 replicates: the lanes fill chunks of 16 entries,
     // not 32 (exact rates there once ran 8x slower than in full chunks).
     for (label, integrator) in MODES {
         let few = plan_with(2, 8, 1000.0, false, integrator);
+        let (ours, theirs) = by_turns_with_numpy(&few, &numpy_pair, NUMPY_ROUNDS);
         row(
             &format!("8 seed pair trials x 1000 ms, chunks of 16 (numpy 10000 x 100 ms){label}"),
-            rate(&few, 1),
-            numpy_pair,
+            ours,
+            theirs,
         );
     }
     // Other models, default rates, against HH per neuron-step (the numpy
-    // baseline is HH's).
+    // baseline is HH's), each timed by turns with HH's pair.
+    let hh = plan_with(2, 1000, 100.0, false, "");
     for (model, drive) in [("wang-buzsaki", 1.0), ("traub-miles", 2.0), ("pospischil-rs", 5.0)] {
         let pair = plan_of(
             2,
@@ -149,30 +201,18 @@ fn main() {
             "",
             &format!("model = \"{model}\"\ni_inj = {drive}\n"),
         );
-        let ours = rate(&pair, 1);
-        println!(
-            "| pair ensemble, {model} (I = {drive}): {ours:.3e} neuron-steps/s, {:.2}x HH's | | | |",
-            ours / hh_pair
-        );
+        let (ours, to_hh) = rate_by_turns(&hh, &pair, 2 * REPEATS);
+        println!("| pair ensemble, {model} (I = {drive}): {ours:.3e} neuron-steps/s, {to_hh:.2}x HH's | | | |");
     }
 
-    let numpy_big = numpy(&[
-        "--trials",
-        "100",
-        "--neurons",
-        "100",
-        "--ms",
-        "100",
-        "--repeats",
-        "1",
-        "--normalize",
-    ]);
+    let numpy_big = ["--trials", "100", "--neurons", "100", "--ms", "100", "--normalize"];
     for (label, integrator) in MODES {
         let big = plan_with(100, 10, 100.0, true, integrator);
+        let (ours, theirs) = by_turns_with_numpy(&big, &numpy_big, NUMPY_ROUNDS);
         row(
             &format!("100-neuron all-to-all, normalised (10 x 100 ms; numpy 100 x 100 ms){label}"),
-            rate(&big, 1),
-            numpy_big,
+            ours,
+            theirs,
         );
     }
 
