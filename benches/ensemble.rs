@@ -18,8 +18,7 @@ use std::time::Instant;
 /// Repeats per figure (the median is printed).
 const REPEATS: usize = 5;
 
-/// Rounds of a workload timed by turns with its numpy baseline (numpy's
-/// runs take seconds each).
+/// Rounds of a workload timed by turns with its numpy baseline.
 const NUMPY_ROUNDS: usize = 3;
 
 /// Each workload runs in the default rates mode (tabulated) and with
@@ -55,63 +54,48 @@ fn time_ensemble(plan: &Plan, threads: usize, repeats: usize) -> f64 {
 
 /// Median wall seconds of `repeats` calls of `f`.
 fn median_wall(repeats: usize, mut f: impl FnMut()) -> f64 {
-    let mut walls: Vec<f64> = (0..repeats)
+    let walls = (0..repeats)
         .map(|_| {
             let t = Instant::now();
             f();
             t.elapsed().as_secs_f64()
         })
         .collect();
-    walls.sort_by(f64::total_cmp);
-    walls[walls.len() / 2]
+    median(walls).expect("repeats > 0")
 }
 
-/// neuron-steps/s of `b` on one thread, and its ratio to `a`'s, timed by
-/// turns (a b, b a, ...) so that the drift of a shared machine falls on
-/// both alike: timed minutes apart, traub-miles against HH read 0.65-0.75
-/// in three runs where 16 alternating rounds read 0.96. Medians of
-/// `rounds` each.
-fn rate_by_turns(a: &Plan, b: &Plan, rounds: usize) -> (f64, f64) {
-    let (mut wall_a, mut wall_b) = (Vec::new(), Vec::new());
+fn median(mut xs: Vec<f64>) -> Option<f64> {
+    xs.sort_by(f64::total_cmp);
+    xs.get(xs.len() / 2).copied()
+}
+
+/// neuron-steps/s of one run of all of `plan`'s trials on one thread.
+fn rate_once(plan: &Plan) -> f64 {
+    plan.neuron_steps() as f64 / time_ensemble(plan, 1, 1)
+}
+
+/// Medians of `rounds` figures of `a` and of `b`, taken by turns (a b,
+/// b a, ...) so that the drift of a shared machine falls on both alike:
+/// timed minutes apart, traub-miles against HH read 0.65-0.75 in three
+/// runs where 16 alternating rounds read 0.96, and the pair ensemble
+/// against numpy 1.7x to 2.5x in four runs of one day. `None` for a side
+/// that gave no figure (numpy unavailable).
+fn by_turns(
+    rounds: usize,
+    mut a: impl FnMut() -> Option<f64>,
+    mut b: impl FnMut() -> Option<f64>,
+) -> (Option<f64>, Option<f64>) {
+    let (mut of_a, mut of_b) = (Vec::new(), Vec::new());
     for r in 0..rounds {
-        for first in [r % 2 == 0, r % 2 != 0] {
-            if first {
-                wall_a.push(time_ensemble(a, 1, 1));
+        for a_first in [r % 2 == 0, r % 2 != 0] {
+            if a_first {
+                of_a.extend(a());
             } else {
-                wall_b.push(time_ensemble(b, 1, 1));
+                of_b.extend(b());
             }
         }
     }
-    let median = |mut walls: Vec<f64>| {
-        walls.sort_by(f64::total_cmp);
-        walls[walls.len() / 2]
-    };
-    let rate_a = a.neuron_steps() as f64 / median(wall_a);
-    let rate_b = b.neuron_steps() as f64 / median(wall_b);
-    (rate_b, rate_b / rate_a)
-}
-
-/// neuron-steps/s of `plan` on one thread and of the numpy baseline run
-/// with `numpy_args`, timed by turns (ours, numpy; numpy, ours; ...) for
-/// `rounds` each, medians: timed minutes apart, the ratio moved with the
-/// machine's drift (pair ensemble 1.7x to 2.5x in four runs of one day).
-fn by_turns_with_numpy(plan: &Plan, numpy_args: &[&str], rounds: usize) -> (f64, Option<f64>) {
-    let args: Vec<&str> = numpy_args.iter().copied().chain(["--repeats", "1"]).collect();
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for r in 0..rounds {
-        for numpy_first in [r % 2 != 0, r % 2 == 0] {
-            if numpy_first {
-                theirs.extend(numpy(&args));
-            } else {
-                ours.push(plan.neuron_steps() as f64 / time_ensemble(plan, 1, 1));
-            }
-        }
-    }
-    let median = |mut xs: Vec<f64>| -> Option<f64> {
-        xs.sort_by(f64::total_cmp);
-        xs.get(xs.len() / 2).copied()
-    };
-    (median(ours).expect("rounds > 0"), median(theirs))
+    (median(of_a), median(of_b))
 }
 
 /// The most two threads can give on this machine: two independent
@@ -167,11 +151,17 @@ fn main() {
     println!("| workload (1 core unless said) | spikesweep neuron-steps/s | numpy neuron-steps/s | ratio |");
     println!("|---|---|---|---|");
 
-    let numpy_pair = ["--trials", "10000", "--neurons", "2", "--ms", "100"];
+    let numpy_pair = ["--trials", "10000", "--neurons", "2", "--ms", "100", "--repeats", "1"];
+    // A workload's neuron-steps/s and numpy's, timed by turns (numpy's runs
+    // take seconds each, so fewer rounds).
+    let with_numpy = |plan: &Plan, numpy_args: &[&str]| {
+        let (ours, theirs) = by_turns(NUMPY_ROUNDS, || Some(rate_once(plan)), || numpy(numpy_args));
+        (ours.expect("rounds > 0"), theirs)
+    };
     let rate = |plan: &Plan, threads: usize| plan.neuron_steps() as f64 / time_ensemble(plan, threads, REPEATS);
     for (label, integrator) in MODES {
         let pair = plan_with(2, 1000, 100.0, false, integrator);
-        let (ours, theirs) = by_turns_with_numpy(&pair, &numpy_pair, NUMPY_ROUNDS);
+        let (ours, theirs) = with_numpy(&pair, &numpy_pair);
         row(
             &format!("pair ensemble: 2 HH neurons, dt 0.01, sigma 2 (1000 x 100 ms; numpy 10000 x 100 ms){label}"),
             ours,
@@ -182,7 +172,7 @@ fn main() {
     // not 32 (exact rates there once ran 8x slower than in full chunks).
     for (label, integrator) in MODES {
         let few = plan_with(2, 8, 1000.0, false, integrator);
-        let (ours, theirs) = by_turns_with_numpy(&few, &numpy_pair, NUMPY_ROUNDS);
+        let (ours, theirs) = with_numpy(&few, &numpy_pair);
         row(
             &format!("8 seed pair trials x 1000 ms, chunks of 16 (numpy 10000 x 100 ms){label}"),
             ours,
@@ -201,14 +191,26 @@ fn main() {
             "",
             &format!("model = \"{model}\"\ni_inj = {drive}\n"),
         );
-        let (ours, to_hh) = rate_by_turns(&hh, &pair, 2 * REPEATS);
+        let (hh_rate, ours) = by_turns(2 * REPEATS, || Some(rate_once(&hh)), || Some(rate_once(&pair)));
+        let (hh_rate, ours) = (hh_rate.expect("rounds > 0"), ours.expect("rounds > 0"));
+        let to_hh = ours / hh_rate;
         println!("| pair ensemble, {model} (I = {drive}): {ours:.3e} neuron-steps/s, {to_hh:.2}x HH's | | | |");
     }
 
-    let numpy_big = ["--trials", "100", "--neurons", "100", "--ms", "100", "--normalize"];
+    let numpy_big = [
+        "--trials",
+        "100",
+        "--neurons",
+        "100",
+        "--ms",
+        "100",
+        "--repeats",
+        "1",
+        "--normalize",
+    ];
     for (label, integrator) in MODES {
         let big = plan_with(100, 10, 100.0, true, integrator);
-        let (ours, theirs) = by_turns_with_numpy(&big, &numpy_big, NUMPY_ROUNDS);
+        let (ours, theirs) = with_numpy(&big, &numpy_big);
         row(
             &format!("100-neuron all-to-all, normalised (10 x 100 ms; numpy 100 x 100 ms){label}"),
             ours,
