@@ -25,7 +25,7 @@ pub mod rates;
 pub mod state;
 pub mod stepper;
 
-pub use noise::{draw_lanes, private_white, ChannelNoise, Noise};
+pub use noise::{draw_lanes, ChannelNoise, LaneNoises, Noise};
 pub use rates::{Rates, RatesMode, Values};
 pub use state::{Lanes, State};
 pub use stepper::{spans, Kernel};

@@ -156,51 +156,63 @@ fn scaled_normals<R: Rng + Clone>(rng: &mut R, scale: f64, out: &mut [f64]) {
     *rng = local;
 }
 
-/// Each lane's scale of private white noise if that is every lane's only
-/// noise (the common case), else `None`. Found once per batch for
-/// [`draw_lanes`]: looking it up there every step cost 20 instructions per
-/// lane and step, a sixth of a noisy pair's draws.
-pub fn private_white(noises: &[Noise]) -> Option<Vec<f64>> {
-    noises
-        .iter()
-        .map(|noise| match noise {
-            Noise::White {
-                private_dv,
-                common_dv: None,
-            } => Some(*private_dv),
-            _ => None,
-        })
-        .collect()
+/// The noises of a batch's lanes, sorted once per batch for
+/// [`draw_lanes`]: telling the common case apart there every step cost 20
+/// instructions per lane and step, a sixth of a noisy pair's draws.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LaneNoises {
+    /// Every lane's only noise is private white noise (the common case):
+    /// each lane's scale, `private_dv` (0: the lane draws nothing).
+    PrivateWhite(Vec<f64>),
+    /// Any noises, lane by lane.
+    Any(Vec<Noise>),
+}
+
+impl LaneNoises {
+    /// The lanes' `noises`, in lane order.
+    pub fn new(noises: Vec<Noise>) -> LaneNoises {
+        let scales: Option<Vec<f64>> = noises
+            .iter()
+            .map(|noise| match noise {
+                Noise::White {
+                    private_dv,
+                    common_dv: None,
+                } => Some(*private_dv),
+                _ => None,
+            })
+            .collect();
+        scales.map_or(LaneNoises::Any(noises), LaneNoises::PrivateWhite)
+    }
 }
 
 /// [`Noise::draw`] for every lane: lane b's noise from its own generator
 /// into entries `b n .. (b + 1) n`. One call per step, not per lane: for
 /// pairs the per-call cost was as large as the draws (measured). Lanes may
-/// carry different noises (a batch can mix the points of a sweep);
-/// `white` is [`private_white`] of `noises`.
+/// carry different noises (a batch can mix the points of a sweep).
 #[inline(never)]
 pub fn draw_lanes<R: Rng + Clone>(
-    noises: &mut [Noise],
-    white: Option<&[f64]>,
+    noises: &mut LaneNoises,
     rngs: &mut [R],
     n: usize,
     (dv, i_start, i_mid): (&mut [f64], &mut [f64], &mut [f64]),
 ) {
-    debug_assert_eq!(white, private_white(noises).as_deref());
-    // The common case in a loop of its own: the same draws, in the same
-    // order, as Noise::draw, without the general loop's bookkeeping.
-    if let Some(scales) = white {
-        for ((&scale, rng), dv) in scales.iter().zip(rngs).zip(dv.chunks_exact_mut(n)) {
-            if scale != 0.0 {
-                scaled_normals(rng, scale, dv);
+    match noises {
+        // The common case in a loop of its own: the same draws, in the
+        // same order, as Noise::draw, without the general loop's bookkeeping.
+        LaneNoises::PrivateWhite(scales) => {
+            for ((&scale, rng), dv) in scales.iter().zip(rngs).zip(dv.chunks_exact_mut(n)) {
+                if scale != 0.0 {
+                    scaled_normals(rng, scale, dv);
+                }
             }
         }
-        return;
-    }
-    let lanes = noises.iter_mut().zip(rngs).zip(dv.chunks_exact_mut(n));
-    for (((noise, rng), dv), b) in lanes.zip(0..) {
-        let r = b * n..(b + 1) * n;
-        noise.draw(rng, dv, &mut i_start[r.clone()], &mut i_mid[r]);
+        LaneNoises::Any(noises) => {
+            let lanes = noises.iter_mut().zip(rngs).zip(dv.chunks_exact_mut(n));
+            for (((noise, rng), dv), b) in lanes.zip(0..) {
+                let r = b * n..(b + 1) * n;
+                noise.draw(rng, dv, &mut i_start[r.clone()], &mut i_mid[r]);
+            }
+        }
     }
 }
 

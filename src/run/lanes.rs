@@ -3,7 +3,7 @@
 
 use super::{Status, V_ABSURD_MV};
 use crate::graph::graph_seed;
-use crate::integrate::{draw_lanes, private_white, step, Kernel, Lanes, Method, Noise, State, StepInput, Workspace};
+use crate::integrate::{draw_lanes, step, Kernel, LaneNoises, Lanes, Method, Noise, State, StepInput, Workspace};
 use crate::model::Network;
 use crate::observe::SpikeDetector;
 use crate::simd::{run_widest, Simd};
@@ -149,22 +149,22 @@ pub(super) fn integrate_lanes_on(
         .map(|&(_, s)| Xoshiro256PlusPlus::seed_from_u64(s))
         .collect();
     // Each lane's noise is its own trial's (a batch may mix noise levels).
-    let mut noises: Vec<Noise> = rngs
-        .iter_mut()
-        .zip(batch)
-        .map(|(rng, (c, _))| {
-            Noise::new(
-                c.noise_sigma,
-                c.noise_draws_common.then_some(c.noise_shared),
-                c.noise_tau_ms,
-                c.network.cell.c_m(),
-                dt,
-                n,
-                rng,
-            )
-        })
-        .collect();
-    let white = private_white(&noises);
+    let mut noises = LaneNoises::new(
+        rngs.iter_mut()
+            .zip(batch)
+            .map(|(rng, (c, _))| {
+                Noise::new(
+                    c.noise_sigma,
+                    c.noise_draws_common.then_some(c.noise_shared),
+                    c.noise_tau_ms,
+                    c.network.cell.c_m(),
+                    dt,
+                    n,
+                    rng,
+                )
+            })
+            .collect(),
+    );
     let mut state = State::stack(
         nets.iter()
             .zip(batch)
@@ -192,13 +192,7 @@ pub(super) fn integrate_lanes_on(
         if k % CHECK_STEPS == 0 && k > 0 && check(k) {
             return None;
         }
-        draw_lanes(
-            &mut noises,
-            white.as_deref(),
-            &mut rngs,
-            n,
-            (&mut noise_dv, &mut i_start, &mut i_mid),
-        );
+        draw_lanes(&mut noises, &mut rngs, n, (&mut noise_dv, &mut i_start, &mut i_mid));
         v_prev.copy_from_slice(&state.v_mv);
         let input = StepInput {
             noise_dv: &noise_dv,
