@@ -141,6 +141,7 @@ pub fn kuramoto_r(trains: &[&[f64]], t0_ms: f64, t1_ms: f64, h_ms: f64) -> Optio
     let samples = ((b - a) / h_ms).ceil().max(1.0) as usize;
     let h = (b - a) / samples as f64;
     let n = trains.len();
+    let grid = Grid { a, h };
     let mut phasors: Vec<Phasor> = trains
         .iter()
         .map(|s| Phasor {
@@ -152,11 +153,10 @@ pub fn kuramoto_r(trains: &[&[f64]], t0_ms: f64, t1_ms: f64, h_ms: f64) -> Optio
         })
         .collect();
     // Samples in blocks, and within a block groups of up to 4 neurons
-    // stepped together sample by sample: each phasor's recurrence is a
-    // chain of dependent multiplications, and a group runs several chains
-    // side by side instead of one after the other. The sums over neurons
-    // still add neuron 0, 1, ... in order for every sample (the same bits
-    // as a loop over neurons per sample).
+    // stepped together: each phasor's recurrence is a chain of dependent
+    // multiplications, and a group runs several chains side by side. The
+    // sums over neurons still add neuron 0, 1, ... in order for every
+    // sample (the same bits as a loop over neurons per sample).
     const BLOCK: usize = 512;
     let (mut re, mut im) = ([0.0f64; BLOCK], [0.0f64; BLOCK]);
     let mut total = 0.0;
@@ -165,23 +165,57 @@ pub fn kuramoto_r(trains: &[&[f64]], t0_ms: f64, t1_ms: f64, h_ms: f64) -> Optio
         re[..len].fill(0.0);
         im[..len].fill(0.0);
         let (re, im) = (&mut re[..len], &mut im[..len]);
-        for group in phasors.chunks_mut(4) {
-            match group {
-                [p] => phasor_sums([p], a, h, j0, re, im),
-                [p, q] => phasor_sums([p, q], a, h, j0, re, im),
-                [p, q, r] => phasor_sums([p, q, r], a, h, j0, re, im),
-                [p, q, r, u] => phasor_sums([p, q, r, u], a, h, j0, re, im),
-                _ => unreachable!("chunks of 1 to 4"),
-            }
+        // The last group (1 to 4 neurons) completes each sample's sums and
+        // adds its R to the total in the same loop, so that the square
+        // roots and divisions overlap the phasor chains.
+        let (head, last) = phasors.split_at_mut((n - 1) / 4 * 4);
+        for group in head.chunks_exact_mut(4) {
+            let [p, q, r, u] = group else {
+                unreachable!("chunks of 4")
+            };
+            phasor_sums::<4, false>([p, q, r, u], grid, j0, (re, im), (&mut total, n as f64));
         }
-        // R per sample in a loop of its own, which vectorises (square
-        // roots and divisions are the costly part), then summed in order.
-        for (re, &im) in re.iter_mut().zip(im.iter()) {
-            *re = (*re * *re + im * im).sqrt() / n as f64;
+        match last {
+            [p] => phasor_sums::<1, true>([p], grid, j0, (re, im), (&mut total, n as f64)),
+            [p, q] => phasor_sums::<2, true>([p, q], grid, j0, (re, im), (&mut total, n as f64)),
+            [p, q, r] => phasor_sums::<3, true>([p, q, r], grid, j0, (re, im), (&mut total, n as f64)),
+            [p, q, r, u] => phasor_sums::<4, true>([p, q, r, u], grid, j0, (re, im), (&mut total, n as f64)),
+            _ => unreachable!("1 to 4 neurons in the last group"),
         }
-        total = re.iter().fold(total, |sum, r| sum + r);
     }
     Some(total / samples as f64)
+}
+
+/// The sample grid of [`kuramoto_r`]: sample j is at `a + (j + 1/2) h`.
+#[derive(Clone, Copy)]
+struct Grid {
+    a: f64,
+    h: f64,
+}
+
+impl Grid {
+    fn t(self, j: usize) -> f64 {
+        self.a + (j as f64 + 0.5) * self.h
+    }
+
+    /// The first sample in `[from, to)` at or after `end_ms`, else `to`.
+    /// Guessed by division, then settled on `t` itself, so that it agrees
+    /// with a comparison sample by sample.
+    fn first_at_or_after(self, end_ms: f64, from: usize, to: usize) -> usize {
+        let guess = ((end_ms - self.a) / self.h - 0.5).ceil();
+        let mut j = if guess >= to as f64 {
+            to
+        } else {
+            (guess.max(0.0) as usize).clamp(from, to)
+        };
+        while j > from && self.t(j - 1) >= end_ms {
+            j -= 1;
+        }
+        while j < to && self.t(j) < end_ms {
+            j += 1;
+        }
+        j
+    }
 }
 
 /// One neuron's phase in [`kuramoto_r`]: its spike train, the index k of
@@ -196,37 +230,114 @@ struct Phasor<'a> {
     rot: (f64, f64),
 }
 
-/// Adds G neurons' phasors at samples j0, j0 + 1, ... (time a + (j +
-/// 1/2) h) into `re` and `im`, neuron by neuron for each sample. G is a
-/// constant so that the group's state stays in registers.
-#[inline(always)]
-fn phasor_sums<const G: usize>(group: [&mut Phasor; G], a: f64, h: f64, j0: usize, re: &mut [f64], im: &mut [f64]) {
-    let mut state = group.map(|p| (p.z, p.rot, p.end, p));
-    // j as f64, counted in floats (exact below 2^53): t is the same number
-    // as from j, without an integer conversion per sample.
-    let mut jf = j0 as f64;
-    for (re, im) in re.iter_mut().zip(im.iter_mut()) {
-        let t = a + (jf + 0.5) * h;
-        jf += 1.0;
-        for (z, rot, end, p) in state.iter_mut() {
-            if t >= *end {
-                while t >= p.s[p.k + 1] {
-                    p.k += 1;
-                }
-                let isi = p.s[p.k + 1] - p.s[p.k];
-                let (sp, cp) = (TAU * (t - p.s[p.k]) / isi).sin_cos();
-                let (sr, cr) = (TAU * h / isi).sin_cos();
-                (*z, *rot, *end) = ((cp, sp), (cr, sr), p.s[p.k + 1]);
-            } else {
-                *z = (z.0 * rot.0 - z.1 * rot.1, z.0 * rot.1 + z.1 * rot.0);
+impl Phasor<'_> {
+    /// Advances to sample time `t`: into the interval holding it, with
+    /// fresh trigonometry, if the current one has ended; else by one
+    /// rotation.
+    fn advance(&mut self, t: f64, h: f64) {
+        if t >= self.end {
+            while t >= self.s[self.k + 1] {
+                self.k += 1;
             }
-            *re += z.0;
-            *im += z.1;
+            let isi = self.s[self.k + 1] - self.s[self.k];
+            let (sp, cp) = (TAU * (t - self.s[self.k]) / isi).sin_cos();
+            let (sr, cr) = (TAU * h / isi).sin_cos();
+            (self.z, self.rot, self.end) = ((cp, sp), (cr, sr), self.s[self.k + 1]);
+        } else {
+            self.z = rotate(self.z, self.rot);
         }
     }
-    for (z, rot, end, p) in state {
-        (p.z, p.rot, p.end) = (z, rot, end);
+}
+
+#[inline(always)]
+fn rotate(z: (f64, f64), rot: (f64, f64)) -> (f64, f64) {
+    (z.0 * rot.0 - z.1 * rot.1, z.0 * rot.1 + z.1 * rot.0)
+}
+
+/// Adds G neurons' phasors at samples j0, j0 + 1, ... into `re` and `im`,
+/// neuron by neuron for each sample; the group that holds the `LAST`
+/// neurons adds each sample's R = |sum| / n to `total` instead, sample by
+/// sample. Between two samples where some neuron starts an interval, the
+/// phasors only rotate: that run is a loop without branches, the group's
+/// state in registers (G is a constant).
+#[inline(always)]
+fn phasor_sums<const G: usize, const LAST: bool>(
+    mut group: [&mut Phasor; G],
+    grid: Grid,
+    j0: usize,
+    (re, im): (&mut [f64], &mut [f64]),
+    (total, n): (&mut f64, f64),
+) {
+    // Sample i's sums over the group's neurons start from those of the
+    // earlier groups; the last group turns them into R, summed in `acc`.
+    let mut acc = *total;
+    let j1 = j0 + re.len();
+    let mut j = j0;
+    while j < j1 {
+        let (t, i) = (grid.t(j), j - j0);
+        let (mut x, mut y) = (re[i], im[i]);
+        for p in group.iter_mut() {
+            p.advance(t, grid.h);
+            (x, y) = (x + p.z.0, y + p.z.1);
+        }
+        if LAST {
+            acc += (x * x + y * y).sqrt() / n;
+        } else {
+            (re[i], im[i]) = (x, y);
+        }
+        let run_end = group
+            .iter()
+            .fold(j1, |e, p| e.min(grid.first_at_or_after(p.end, j + 1, j1)));
+        let (mut z, rot) = (group.each_ref().map(|p| p.z), group.each_ref().map(|p| p.rot));
+        let run = i + 1..run_end - j0;
+        acc = rotations::<G, LAST>(&mut z, &rot, (&mut re[run.clone()], &mut im[run]), (acc, n));
+        for (p, z) in group.iter_mut().zip(z) {
+            p.z = z;
+        }
+        j = run_end;
     }
+    *total = acc;
+}
+
+/// A run of [`phasor_sums`] in which the G phasors only rotate.
+#[inline(always)]
+fn rotations<const G: usize, const LAST: bool>(
+    z: &mut [(f64, f64); G],
+    rot: &[(f64, f64); G],
+    (re, im): (&mut [f64], &mut [f64]),
+    (mut acc, n): (f64, f64),
+) -> f64 {
+    // Sample i's sums: those of the earlier groups plus this group's.
+    let mut sums = |x: f64, y: f64| {
+        z.iter_mut().zip(rot).fold((x, y), |(x, y), (z, rot)| {
+            *z = rotate(*z, *rot);
+            (x + z.0, y + z.1)
+        })
+    };
+    if !LAST {
+        for (re, im) in re.iter_mut().zip(im.iter_mut()) {
+            (*re, *im) = sums(*re, *im);
+        }
+        return acc;
+    }
+    // R of four samples at once, so that their square roots and divisions
+    // (the divider is the slowest unit) share vector instructions.
+    let (re4, im4) = (re.chunks_exact(4), im.chunks_exact(4));
+    let (re_tail, im_tail) = (re4.remainder(), im4.remainder());
+    for (x4, y4) in re4.zip(im4) {
+        let mut q = [0.0; 4];
+        for ((q, x), y) in q.iter_mut().zip(x4).zip(y4) {
+            let (x, y) = sums(*x, *y);
+            *q = x * x + y * y;
+        }
+        let r = q.map(|q| q.sqrt() / n);
+        acc = acc + r[0] + r[1] + r[2] + r[3];
+    }
+    for (x, y) in re_tail.iter().zip(im_tail) {
+        let (x, y) = sums(*x, *y);
+        acc += (x * x + y * y).sqrt() / n;
+    }
+    acc
 }
 
 /// Multivariate SPIKE-synchronization of spike trains restricted to
@@ -439,6 +550,58 @@ mod tests {
         let b = poisson(0.05, 400_000.0, 2);
         let r = kuramoto_r(&[&a, &b], 0.0, 400_000.0, 0.5).unwrap();
         assert!((r - 2.0 / std::f64::consts::PI).abs() < 0.02, "{r}");
+    }
+
+    /// [`kuramoto_r`] as its definition reads: one sample at a time, the
+    /// neurons in order, no blocks, groups or runs.
+    fn kuramoto_by_samples(trains: &[&[f64]], t0_ms: f64, t1_ms: f64, h_ms: f64) -> f64 {
+        let a = trains.iter().map(|s| s[0]).fold(t0_ms, f64::max);
+        let b = trains.iter().map(|s| s[s.len() - 1]).fold(t1_ms, f64::min);
+        let samples = ((b - a) / h_ms).ceil().max(1.0) as usize;
+        let h = (b - a) / samples as f64;
+        let mut phasors: Vec<Phasor> = trains
+            .iter()
+            .map(|s| Phasor {
+                s,
+                k: 0,
+                end: f64::NEG_INFINITY,
+                z: (0.0, 0.0),
+                rot: (0.0, 0.0),
+            })
+            .collect();
+        let mut total = 0.0;
+        for j in 0..samples {
+            let t = a + (j as f64 + 0.5) * h;
+            let (mut re, mut im) = (0.0, 0.0);
+            for p in &mut phasors {
+                p.advance(t, h);
+                re += p.z.0;
+                im += p.z.1;
+            }
+            total += (re * re + im * im).sqrt() / trains.len() as f64;
+        }
+        total / samples as f64
+    }
+
+    #[test]
+    fn kuramoto_equals_its_sample_by_sample_definition_bit_for_bit() {
+        // 1 to 9 neurons (every group size, lone and mixed), Poisson
+        // trains dense enough to put several spikes within one sample
+        // (rate 2/ms against h = 0.5), windows that cut intervals, and
+        // enough samples for several blocks.
+        for n in 1..=9u64 {
+            for (rate, h) in [(0.07, 0.01), (2.0, 0.5), (0.3, 0.07)] {
+                let trains: Vec<Vec<f64>> = (0..n).map(|i| poisson(rate, 3000.0, 10 * n + i)).collect();
+                let refs: Vec<&[f64]> = trains.iter().map(|s| s.as_slice()).collect();
+                let got = kuramoto_r(&refs, 37.3, 2950.0, h).unwrap();
+                let want = kuramoto_by_samples(&refs, 37.3, 2950.0, h);
+                assert_eq!(
+                    got.to_bits(),
+                    want.to_bits(),
+                    "n {n}, rate {rate}, h {h}: {got} vs {want}"
+                );
+            }
+        }
     }
 
     #[test]
