@@ -1,5 +1,6 @@
 //! The state of the trials stepped together, and their wiring.
 
+use crate::model::neuron::Kinetics;
 use crate::model::{Coupling, Network};
 
 /// State of every neuron, as a structure of arrays.
@@ -15,16 +16,18 @@ pub struct State {
 
 impl State {
     /// Neurons at `v0_mv` with every variable at its steady state there
-    /// (the initial condition of the reference data).
+    /// (the initial condition of the reference data). The cell's and the
+    /// synapse's kinetics are compiled once for all of them (compiling
+    /// parses and rewrites every expression): pass every lane of a batch,
+    /// which share both, at once.
     pub fn at_rest(net: &Network, v0_mv: &[f64]) -> State {
-        let gates: Vec<Vec<f64>> = v0_mv.iter().map(|&v| net.cell.gates_at_rest(v)).collect();
-        let g = net.cell.model.gates.len();
-        let mut vars: Vec<Vec<f64>> = (0..g).map(|j| gates.iter().map(|x| x[j]).collect()).collect();
+        let at_rest = |k: &Kinetics| -> Vec<f64> { v0_mv.iter().map(|&v| k.x_inf(v)).collect() };
+        let mut vars: Vec<Vec<f64>> = net.cell.kinetics().iter().map(at_rest).collect();
         match net.rise_decay {
-            None => vars.push(v0_mv.iter().map(|&v| net.synapse.s_at_rest(v)).collect()),
+            None => vars.push(at_rest(&net.synapse.gate())),
             // At rest x = s = T(V0).
             Some(rd) => {
-                let t: Vec<f64> = v0_mv.iter().map(|&v| rd.gate(&net.synapse).x_inf(v)).collect();
+                let t = at_rest(&rd.gate(&net.synapse));
                 vars.push(t.clone());
                 vars.push(t);
             }
@@ -55,23 +58,6 @@ impl State {
     /// The synaptic activation each neuron's outgoing synapses carry.
     pub fn s(&self) -> &[f64] {
         self.vars.last().expect("a synapse variable")
-    }
-
-    /// The lanes' states one after the other (see [`Lanes`]).
-    pub fn stack(lanes: impl IntoIterator<Item = State>) -> State {
-        let mut all: Option<State> = None;
-        for st in lanes {
-            match &mut all {
-                None => all = Some(st),
-                Some(all) => {
-                    all.v_mv.extend(st.v_mv);
-                    for (a, b) in all.vars.iter_mut().zip(st.vars) {
-                        a.extend(b);
-                    }
-                }
-            }
-        }
-        all.expect("at least one lane")
     }
 
     /// Copies the entries `range` of `from` into this state.

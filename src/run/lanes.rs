@@ -165,11 +165,10 @@ pub(super) fn integrate_lanes_on(
             })
             .collect(),
     );
-    let mut state = State::stack(
-        nets.iter()
-            .zip(batch)
-            .map(|(net, (c, _))| State::at_rest(net, &c.v0_mv)),
-    );
+    // The lanes share the cell and the synapse (`can_share`), so one call
+    // puts them all at rest.
+    let v0: Vec<f64> = batch.iter().flat_map(|(c, _)| c.v0_mv.iter().copied()).collect();
+    let mut state = State::at_rest(&cfg.network, &v0);
     let initial = state.clone();
     let lanes = Lanes::new(nets);
     let total = lanes.len();
@@ -177,7 +176,6 @@ pub(super) fn integrate_lanes_on(
     let mut ws = Workspace::new(&kernel, total, state.vars.len());
     let (mut noise_dv, mut i_start, mut i_mid) = (vec![0.0; total], vec![0.0; total], vec![0.0; total]);
     let mut v_prev = vec![0.0; total];
-    let v0: Vec<f64> = batch.iter().flat_map(|(c, _)| c.v0_mv.iter().copied()).collect();
     let mut detector = SpikeDetector::new(cfg.threshold_mv, cfg.rearm_mv, &v0);
     let mut out: Vec<Integrated> = (0..lanes_n)
         .map(|_| Integrated {
