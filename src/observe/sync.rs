@@ -142,16 +142,7 @@ pub fn kuramoto_r(trains: &[&[f64]], t0_ms: f64, t1_ms: f64, h_ms: f64) -> Optio
     let h = (b - a) / samples as f64;
     let n = trains.len();
     let grid = Grid { a, h };
-    let mut phasors: Vec<Phasor> = trains
-        .iter()
-        .map(|s| Phasor {
-            s,
-            k: 0,
-            end: f64::NEG_INFINITY,
-            z: (0.0, 0.0),
-            rot: (0.0, 0.0),
-        })
-        .collect();
+    let mut phasors: Vec<Phasor> = trains.iter().map(|s| Phasor::new(s)).collect();
     // Samples in blocks, and within a block groups of up to 4 neurons
     // stepped together: each phasor's recurrence is a chain of dependent
     // multiplications, and a group runs several chains side by side. The
@@ -230,7 +221,19 @@ struct Phasor<'a> {
     rot: (f64, f64),
 }
 
-impl Phasor<'_> {
+impl<'a> Phasor<'a> {
+    /// Before the first sample: its interval ends at -inf, so the first
+    /// sample starts one.
+    fn new(s: &'a [f64]) -> Phasor<'a> {
+        Phasor {
+            s,
+            k: 0,
+            end: f64::NEG_INFINITY,
+            z: (0.0, 0.0),
+            rot: (0.0, 0.0),
+        }
+    }
+
     /// Advances to sample time `t`: into the interval holding it, with
     /// fresh trigonometry, if the current one has ended; else by one
     /// rotation.
@@ -559,16 +562,7 @@ mod tests {
         let b = trains.iter().map(|s| s[s.len() - 1]).fold(t1_ms, f64::min);
         let samples = ((b - a) / h_ms).ceil().max(1.0) as usize;
         let h = (b - a) / samples as f64;
-        let mut phasors: Vec<Phasor> = trains
-            .iter()
-            .map(|s| Phasor {
-                s,
-                k: 0,
-                end: f64::NEG_INFINITY,
-                z: (0.0, 0.0),
-                rot: (0.0, 0.0),
-            })
-            .collect();
+        let mut phasors: Vec<Phasor> = trains.iter().map(|s| Phasor::new(s)).collect();
         let mut total = 0.0;
         for j in 0..samples {
             let t = a + (j as f64 + 0.5) * h;
